@@ -1,0 +1,126 @@
+"""EG3D cameras: look-at poses, the 25-number label, yaw/pitch and mirroring.
+
+Conventions (EG3D's, which every published checkpoint was trained with):
+
+* World: the head sits near the origin, +y up, the face looks toward +z.
+* A camera is an OpenCV cam2world matrix (x right, y down, z forward, i.e. the
+  camera looks along its +z axis) plus *normalised* intrinsics, where the focal
+  length and principal point are in units of the image size (FFHQ: focal
+  4.2647, principal point 0.5).
+* The **label** ``c`` is ``[cam2world.flatten() (16), intrinsics.flatten() (9)]``,
+  row-major, 25 numbers. The generator is conditioned on it and renders from it.
+* ``yaw`` and ``pitch`` are the offsets (radians) that EG3D's scripts add to the
+  frontal view before calling its look-at sampler: the camera sits on a sphere
+  of radius ``radius`` around the world origin at azimuth ``pi/2 + yaw`` and at
+  polar angle ``arccos(1 - 2 (pi/2 + pitch) / pi)``, and looks at ``pivot``.
+  Positive yaw moves the camera toward +x (the viewer sees the face's left
+  side turn toward them), positive pitch lowers it (looks up at the chin).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+FOCAL = 4.2647
+RADIUS = 2.7
+PIVOT = (0.0, 0.0, 0.2)
+
+Tensorish = float | Sequence[float] | torch.Tensor
+
+
+def intrinsics(focal: float = FOCAL, principal: float = 0.5) -> torch.Tensor:
+    """Normalised 3x3 intrinsics ``[[f, 0, p], [0, f, p], [0, 0, 1]]``."""
+    return torch.tensor([[focal, 0.0, principal], [0.0, focal, principal], [0.0, 0.0, 1.0]])
+
+
+def _normalize(v: torch.Tensor) -> torch.Tensor:
+    return v / torch.norm(v, dim=-1, keepdim=True)
+
+
+def look_at(origin: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """OpenCV cam2world matrices [N,4,4] for cameras at ``origin`` [N,3] looking at ``target``.
+
+    The camera's y axis is as close to world -y (down) as the view allows, so
+    the image is upright with no roll.
+    """
+    forward = _normalize(target - origin)
+    world_up = torch.tensor([0.0, 1.0, 0.0], dtype=origin.dtype).expand_as(forward)
+    right = -_normalize(torch.cross(world_up, forward, dim=-1))
+    up = _normalize(torch.cross(forward, right, dim=-1))
+    cam2world = torch.eye(4, dtype=origin.dtype).repeat(origin.shape[0], 1, 1)
+    cam2world[:, :3, :3] = torch.stack((right, up, forward), dim=-1)
+    cam2world[:, :3, 3] = origin
+    return cam2world
+
+
+def orbit_origin(yaw: torch.Tensor, pitch: torch.Tensor, radius: float = RADIUS) -> torch.Tensor:
+    """Camera centres [N,3] on EG3D's orbit for yaw/pitch offsets [N] (see module docstring)."""
+    theta = math.pi / 2 + yaw
+    v = torch.clamp(math.pi / 2 + pitch, 1e-5, math.pi - 1e-5) / math.pi
+    phi = torch.arccos(1 - 2 * v)
+    x = radius * torch.sin(phi) * torch.cos(math.pi - theta)
+    y = radius * torch.cos(phi)
+    z = radius * torch.sin(phi) * torch.sin(math.pi - theta)
+    return torch.stack((x, y, z), dim=-1)
+
+
+def look_at_pose(yaw: Tensorish = 0.0, pitch: Tensorish = 0.0, radius: float = RADIUS,
+                 pivot: Sequence[float] = PIVOT) -> torch.Tensor:
+    """cam2world [N,4,4] for yaw/pitch offsets from the frontal view (scalars or [N])."""
+    yaw_t = torch.as_tensor(yaw, dtype=torch.float32).reshape(-1)
+    pitch_t = torch.as_tensor(pitch, dtype=torch.float32).reshape(-1)
+    yaw_t, pitch_t = torch.broadcast_tensors(yaw_t, pitch_t)
+    origin = orbit_origin(yaw_t, pitch_t, radius)
+    target = torch.tensor(pivot, dtype=torch.float32).expand_as(origin)
+    return look_at(origin, target)
+
+
+def label(cam2world: torch.Tensor, K: torch.Tensor | None = None) -> torch.Tensor:
+    """The 25-number label(s) [N,25] from cam2world [N,4,4] (or [4,4]) and intrinsics [3,3] or [N,3,3]."""
+    cam2world = cam2world.reshape(-1, 4, 4)
+    K = intrinsics() if K is None else K
+    K = K.to(cam2world.dtype).reshape(-1, 3, 3).expand(cam2world.shape[0], 3, 3)
+    return torch.cat([cam2world.reshape(-1, 16), K.reshape(-1, 9)], dim=1)
+
+
+def camera(yaw: Tensorish = 0.0, pitch: Tensorish = 0.0, radius: float = RADIUS,
+           pivot: Sequence[float] = PIVOT, focal: float = FOCAL) -> torch.Tensor:
+    """Label(s) [N,25] of EG3D look-at cameras at the given yaw/pitch offsets (radians)."""
+    return label(look_at_pose(yaw, pitch, radius, pivot), intrinsics(focal))
+
+
+def split(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split labels [N,25] into cam2world [N,4,4] and intrinsics [N,3,3]."""
+    c = torch.as_tensor(c).reshape(-1, 25)
+    return c[:, :16].reshape(-1, 4, 4), c[:, 16:].reshape(-1, 3, 3)
+
+
+def yaw_pitch(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Yaw and pitch offsets [N] (radians) of the camera centre(s), inverse of :func:`camera`.
+
+    Only the position is used, so it is defined for any camera (e.g. one with
+    roll estimated from a photo), measured on the orbit around the origin.
+    """
+    cam2world, _ = split(c)
+    pos = cam2world[:, :3, 3].double()
+    r = pos.norm(dim=-1)
+    phi = torch.arccos((pos[:, 1] / r).clamp(-1, 1))
+    pitch = math.pi * (1 - torch.cos(phi)) / 2 - math.pi / 2
+    theta = math.pi - torch.atan2(pos[:, 2], pos[:, 0])
+    yaw = torch.remainder(theta - math.pi / 2 + math.pi, 2 * math.pi) - math.pi
+    return yaw.float(), pitch.float()
+
+
+def mirror(c: torch.Tensor) -> torch.Tensor:
+    """The camera(s) [N,25] that see the horizontally mirrored image (x -> -x in the world).
+
+    With ``S = diag(-1, 1, 1, 1)`` the mirrored cam2world is ``S @ M @ S``: the
+    camera position's x and the rotation's off-diagonal x terms change sign.
+    This is EG3D's ``flip_yaw`` used for its x-flip augmentation.
+    """
+    cam2world, K = split(c)
+    s = torch.tensor([-1.0, 1.0, 1.0, 1.0], dtype=cam2world.dtype)
+    flipped = cam2world * s[:, None] * s[None, :]
+    return label(flipped, K)

@@ -1,0 +1,35 @@
+"""The ``triplanenet`` command line.
+
+Each sub-command lives next to the code it drives and exposes two functions:
+``add_arguments(parser)`` and ``run(args) -> int``. Those modules keep their
+heavy imports inside ``run`` so that ``triplanenet --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("triplanenet.checkpoints", "load a checkpoint and describe it"),
+    "align": ("triplanenet.preprocess.cli", "detect, crop and pose a face photo (or a folder)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="triplanenet", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        sub_parser.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(sub_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return importlib.import_module(args._module).run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

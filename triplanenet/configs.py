@@ -1,0 +1,59 @@
+"""Generator configurations as data: the official ``init_kwargs`` of known checkpoints.
+
+``TriPlaneGenerator(**FFHQ_512_128)`` builds the architecture of the published
+``ffhq512-128.pkl``; the loader normally takes these values from the
+checkpoint itself, so this table is for building models from scratch.
+"""
+from __future__ import annotations
+
+import copy
+
+FFHQ_RENDERING = {
+    "image_resolution": 512,
+    "disparity_space_sampling": False,
+    "clamp_mode": "softplus",
+    "superresolution_module": "training.superresolution.SuperresolutionHybrid8XDC",
+    "c_gen_conditioning_zero": False,
+    "gpc_reg_prob": 0.5,
+    "c_scale": 1.0,
+    "superresolution_noise_mode": "none",
+    "density_reg": 0.25,
+    "density_reg_p_dist": 0.004,
+    "reg_type": "l1",
+    "decoder_lr_mul": 1.0,
+    "sr_antialias": True,
+    "depth_resolution": 48,
+    "depth_resolution_importance": 48,
+    "ray_start": 2.25,
+    "ray_end": 3.3,
+    "box_warp": 1,
+    "avg_camera_radius": 2.7,
+    "avg_camera_pivot": [0, 0, 0.2],
+}
+
+FFHQ_512_128 = {
+    "z_dim": 512,
+    "w_dim": 512,
+    "mapping_kwargs": {"num_layers": 2},
+    "channel_base": 32768,
+    "channel_max": 512,
+    "fused_modconv_default": "inference_only",
+    "rendering_kwargs": FFHQ_RENDERING,
+    "num_fp16_res": 0,
+    "sr_num_fp16_res": 4,
+    "sr_kwargs": {"channel_base": 32768, "channel_max": 512, "fused_modconv_default": "inference_only"},
+    "conv_clamp": None,
+    "c_dim": 25,
+    "img_resolution": 512,
+    "img_channels": 3,
+}
+
+CONFIGS = {"ffhq512-128": (FFHQ_512_128, 128), "ffhq512-64": (FFHQ_512_128, 64)}
+
+
+def get(name: str) -> tuple[dict, int]:
+    """A deep copy of a named config's ``init_kwargs`` and its neural rendering resolution."""
+    if name not in CONFIGS:
+        raise KeyError(f"unknown config {name!r}; known: {sorted(CONFIGS)}")
+    kwargs, resolution = CONFIGS[name]
+    return copy.deepcopy(kwargs), resolution

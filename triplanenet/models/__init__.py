@@ -1,0 +1,4 @@
+"""Networks: the EG3D generator and its parts, and the TriPlaneNet encoders."""
+from .generator import TriPlaneGenerator
+
+__all__ = ["TriPlaneGenerator"]
