@@ -1,1 +1,14 @@
-"""TriPlaneNet: turn a face photo into a 3D head by inverting EG3D."""
+"""TriPlaneNet: turn a face photo into a 3D head by inverting EG3D.
+
+Top-level API::
+
+    import triplanenet
+    G = triplanenet.load_generator("ffhq512-128.pkl")   # or .pth, a folder, a Hub id
+    c = triplanenet.cameras.camera(yaw=0.3, pitch=0.0)
+    out = G(torch.randn(1, 512), c)                      # out["image"]: [1,3,512,512]
+"""
+from . import cameras
+from .checkpoints import CheckpointError, load_generator
+from .models import TriPlaneGenerator
+
+__all__ = ["CheckpointError", "TriPlaneGenerator", "cameras", "load_generator"]

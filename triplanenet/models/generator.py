@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .. import cameras
+from ..pretrained import Pretrained
 from ..rendering import ImportanceRenderer, ray_bundle
 from .decoder import OSGDecoder
 from .stylegan2 import StyleGAN2Backbone
@@ -42,7 +43,7 @@ def autocast(device: torch.device, fast: bool) -> contextlib.AbstractContextMana
     return torch.autocast(device.type, dtype=dtype)
 
 
-class TriPlaneGenerator(nn.Module):
+class TriPlaneGenerator(nn.Module, Pretrained):
     """``(z, c) -> image [N,3,512,512]`` via tri-planes, volume rendering and super-resolution.
 
     Constructed from the official ``init_kwargs`` (the published snapshots
@@ -74,6 +75,17 @@ class TriPlaneGenerator(nn.Module):
         self.neural_rendering_resolution = 64
         self.num_ws = self.backbone.num_ws
 
+    def get_config(self) -> dict[str, Any]:
+        return {"init_kwargs": self.init_kwargs, "rendering_kwargs": self.rendering_kwargs,
+                "neural_rendering_resolution": self.neural_rendering_resolution}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "TriPlaneGenerator":
+        G = cls(**config["init_kwargs"])
+        G.rendering_kwargs = copy.deepcopy(config.get("rendering_kwargs", G.rendering_kwargs))
+        G.neural_rendering_resolution = config.get("neural_rendering_resolution", G.neural_rendering_resolution)
+        return G
+
     @property
     def renderer(self) -> ImportanceRenderer:
         return ImportanceRenderer(self.rendering_kwargs)
@@ -91,7 +103,7 @@ class TriPlaneGenerator(nn.Module):
         """``ws`` [N,num_ws,w_dim] -> tri-planes [N,3,32,256,256] (float32)."""
         with autocast(ws.device, fast):
             planes = self.backbone.synthesis(ws, noise_mode=noise_mode)
-        return planes.float().reshape(len(planes), 3, PLANE_FEATURES, *planes.shape[-2:])
+        return planes.float().contiguous().reshape(len(planes), 3, PLANE_FEATURES, *planes.shape[-2:])
 
     def synthesis(self, ws: torch.Tensor, c: torch.Tensor, neural_rendering_resolution: int | None = None,
                   noise_mode: str = "const", deterministic: bool = False, planes: torch.Tensor | None = None,
@@ -117,13 +129,13 @@ class TriPlaneGenerator(nn.Module):
             out = self.renderer(planes, self.decoder, origins, directions, deterministic)
         n = len(c)
         feature_image = out.features.permute(0, 2, 1).reshape(n, -1, r, r).float().contiguous()
-        rgb = feature_image[:, :3]
         with autocast(ws.device, fast):
-            image = self.superresolution(rgb, feature_image, ws,
-                                         noise_mode=self.rendering_kwargs.get("superresolution_noise_mode", "none"))
+            image, image_raw = self.superresolution(
+                feature_image[:, :3], feature_image, ws,
+                noise_mode=self.rendering_kwargs.get("superresolution_noise_mode", "none"))
         return {
             "image": image.float(),
-            "image_raw": rgb,
+            "image_raw": image_raw.float(),
             "image_depth": out.depth.permute(0, 2, 1).reshape(n, 1, r, r).float(),
             "image_opacity": out.opacity.permute(0, 2, 1).reshape(n, 1, r, r).float(),
             "feature_image": feature_image,

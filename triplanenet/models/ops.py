@@ -26,11 +26,6 @@ def fir_filter(taps: tuple[float, ...] = (1, 3, 3, 1)) -> torch.Tensor:
     return f / f.sum()
 
 
-def _depthwise(f: torch.Tensor, channels: int, gain: float, dtype: torch.dtype) -> torch.Tensor:
-    """Filter [k,k] -> depthwise conv weight [C,1,k,k], flipped to turn correlation into convolution."""
-    return (f * gain).flip([0, 1]).to(dtype)[None, None].expand(channels, 1, *f.shape)
-
-
 def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """2x upsampling [N,C,H,W] -> [N,C,2H,2W]: zero insertion, then the FIR filter with gain 4.
 
@@ -43,29 +38,26 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return F.conv_transpose2d(x, w, stride=2, padding=k - 1 - (k + 1) // 2, groups=channels)
 
 
-def blur2d(x: torch.Tensor, f: torch.Tensor, pad: int, gain: float = 1.0) -> torch.Tensor:
-    """Depthwise FIR filtering with symmetric zero padding ``pad``."""
-    return F.conv2d(x, _depthwise(f, x.shape[1], gain, x.dtype), padding=pad, groups=x.shape[1])
+def blur2d(x: torch.Tensor, f: torch.Tensor, pad: int, gain: float = 1.0,
+           bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Depthwise FIR filtering with symmetric zero padding ``pad``, plus an optional per-channel bias."""
+    k = f.shape[0]
+    w = (f * gain).flip([0, 1]).to(x.dtype)[None, None].expand(x.shape[1], 1, k, k)
+    return F.conv2d(x, w, bias, padding=pad, groups=x.shape[1])
 
 
-def conv2d_up2(x: torch.Tensor, weight: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """A kxk convolution (padding k//2) at twice the input resolution, StyleGAN2-style.
-
-    Equivalent to upsampling by zero insertion, blurring with ``f`` (gain 4) and
-    convolving, computed as a stride-2 transposed convolution followed by the
-    blur. ``weight`` is [O,I,k,k]; x is [N,I,H,W]; returns [N,O,2H,2W].
-    """
-    k = weight.shape[-1]
-    x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-    pad_total = (f.shape[0] + 1) // 2 + k // 2 - (k - 1)
-    return blur2d(x, f, pad=pad_total, gain=4.0)
+def bias_lrelu(x: torch.Tensor, bias: torch.Tensor, gain: float = LRELU_GAIN) -> torch.Tensor:
+    """``leaky_relu(x + bias, 0.2) * gain``, bias broadcast over dim 1 (fully connected layers)."""
+    return F.leaky_relu(x + bias.reshape(1, -1, *([1] * (x.ndim - 2))), LRELU_SLOPE) * gain
 
 
-def bias_lrelu(x: torch.Tensor, bias: torch.Tensor, gain: float = LRELU_GAIN,
-               clamp: float | None = None) -> torch.Tensor:
-    """``clamp(leaky_relu(x + bias, 0.2) * gain)``, bias broadcast over channel dim 1."""
-    x = F.leaky_relu(x + bias.reshape(1, -1, *([1] * (x.ndim - 2))), LRELU_SLOPE) * gain
-    return x.clamp(-clamp, clamp) if clamp is not None else x
+def lrelu_clamp(x: torch.Tensor, clamp: float | None = None) -> torch.Tensor:
+    """``clamp(leaky_relu(x, 0.2), -clamp, clamp)``, in place when no gradient is needed."""
+    in_place = not (torch.is_grad_enabled() and x.requires_grad)
+    x = F.leaky_relu_(x, LRELU_SLOPE) if in_place else F.leaky_relu(x, LRELU_SLOPE)
+    if clamp is None:
+        return x
+    return x.clamp_(-clamp, clamp) if in_place else x.clamp(-clamp, clamp)
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
@@ -73,23 +65,39 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
-                     demodulate: bool = True, up: bool = False,
-                     resample_filter: torch.Tensor | None = None) -> torch.Tensor:
-    """StyleGAN2's modulated convolution, batched by modulating activations.
+def modulate(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool) -> torch.Tensor:
+    """Per-sample weights [N,O,I,k,k]: ``weight`` [O,I,k,k] scaled by ``styles`` [N,I] over input channels.
 
-    x [N,I,H,W], weight [O,I,k,k], styles [N,I]. The weight seen by sample n is
-    ``weight * styles[n]`` over the input channels, optionally demodulated to
-    unit L2 norm per output channel. Scaling the input by the styles and the
-    output by the demodulation coefficients is the same linear map and lets
-    the whole batch share one ordinary convolution.
+    Demodulation rescales each output channel's weights to unit L2 norm, which
+    keeps activations at unit variance whatever the styles (StyleGAN2).
     """
-    x = x * styles.reshape(styles.shape[0], -1, 1, 1)
-    if up:
-        x = conv2d_up2(x, weight, resample_filter)
-    else:
-        x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+    w = weight.unsqueeze(0) * styles[:, None, :, None, None]
     if demodulate:
-        dcoefs = ((weight[None] * styles[:, None, :, None, None]).square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
-        x = x * dcoefs.reshape(x.shape[0], -1, 1, 1)
+        w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
+    return w
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
+                     demodulate: bool = True, up: bool = False, resample_filter: torch.Tensor | None = None,
+                     bias: torch.Tensor | None = None, gain: float = 1.0) -> torch.Tensor:
+    """StyleGAN2's modulated convolution ``gain * (conv(x, modulated weight) + bias)``.
+
+    x [N,I,H,W], weight [O,I,k,k] (padding k//2), styles [N,I], bias [O].
+    With ``up`` the output is at twice the resolution: a stride-2 transposed
+    convolution followed by the FIR blur, which equals zero insertion, blur and
+    convolution. Each sample is convolved with its own weights (a loop over the
+    batch is faster on CPU than one grouped convolution); channels-last inputs
+    stay channels-last.
+    """
+    weights = modulate(weight, styles, demodulate) * gain
+    bias = bias * gain if bias is not None else None
+    pad = weight.shape[-1] // 2
+    if up:
+        out = [F.conv_transpose2d(xi, wi.transpose(0, 1), stride=2) for xi, wi in zip(x.split(1), weights)]
+    else:
+        out = [F.conv2d(xi, wi, bias, padding=pad) for xi, wi in zip(x.split(1), weights)]
+    x = out[0] if len(out) == 1 else torch.cat(out)
+    if up:
+        f = resample_filter
+        x = blur2d(x, f, pad=(f.shape[0] + 1) // 2 + pad - (weight.shape[-1] - 1), gain=4.0, bias=bias)
     return x

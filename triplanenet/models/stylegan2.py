@@ -116,13 +116,14 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        styles = self.affine(w)
-        x = ops.modulated_conv2d(x, self.weight, styles, up=self.up == 2,
-                                 resample_filter=self.resample_filter)
+        """x [N,I,H,W], w [N,w_dim] -> [N,O,H*up,W*up]; the lrelu gain is folded into the convolution."""
+        gain = ops.LRELU_GAIN
+        x = ops.modulated_conv2d(x, self.weight, self.affine(w), up=self.up == 2,
+                                 resample_filter=self.resample_filter, bias=self.bias, gain=gain)
         noise = _noise(self, x, noise_mode)
         if noise is not None:
-            x = x + noise
-        return ops.bias_lrelu(x, self.bias, clamp=self.conv_clamp * ops.LRELU_GAIN if self.conv_clamp else None)
+            x = x + noise * gain
+        return ops.lrelu_clamp(x, self.conv_clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -139,8 +140,7 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False)
-        x = x + self.bias.reshape(1, -1, 1, 1)
+        x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, bias=self.bias)
         return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
 
 
@@ -174,7 +174,7 @@ class SynthesisBlock(nn.Module):
                 noise_mode: str = "const") -> tuple[torch.Tensor, torch.Tensor]:
         w_iter = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
-            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1).contiguous(memory_format=torch.channels_last)
         else:
             x = self.conv0(x, next(w_iter), noise_mode)
         x = self.conv1(x, next(w_iter), noise_mode)

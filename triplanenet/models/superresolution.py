@@ -76,14 +76,23 @@ class SuperResolution(nn.Module):
                                      conv_clamp=clamp)
 
     def forward(self, rgb: torch.Tensor, features: torch.Tensor, ws: torch.Tensor,
-                noise_mode: str = "none") -> torch.Tensor:
+                noise_mode: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns the final image [N,3,R,R] and the raw image the generator reports.
+
+        The raw image is ``rgb``, except for variants whose first block does not
+        upsample (2X, 4X) fed at their native resolution: the official code adds
+        that block's RGB output to the raw render in place, so EG3D's
+        ``image_raw`` (which its discriminator was trained on) includes it.
+        """
         ws = ws[:, -1:, :].expand(-1, 3, -1)
         size = self.variant.input_resolution
-        if features.shape[-1] != size:
+        resized = features.shape[-1] != size
+        if resized:
             features = F.interpolate(features, size=(size, size), mode="bilinear", align_corners=False,
                                      antialias=self.sr_antialias)
             rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False,
                                 antialias=self.sr_antialias)
-        x, rgb = self.block0(features, rgb, ws, noise_mode)
-        _, rgb = self.block1(x, rgb, ws, noise_mode)
-        return rgb
+        x, img = self.block0(features.contiguous(memory_format=torch.channels_last), rgb, ws, noise_mode)
+        _, image = self.block1(x, img, ws, noise_mode)
+        raw = img if not (self.variant.block0_up or resized) else rgb
+        return image, raw

@@ -1,33 +1,61 @@
-"""The ray marcher: samples along rays -> pixel colour, depth and weights."""
+"""The ray marcher: samples along rays -> pixel colour, depth and weights.
+
+EG3D's marcher (MipRayMarcher2, softplus mode) works on the S-1 intervals
+between consecutive samples: each interval takes the mean colour, density and
+depth of its two end samples, and its density becomes
+``softplus(sigma - 1)`` (the -1 makes empty space the default at
+initialisation). Because the interval colour is a mean of two samples, the
+composited colour is also a weighted sum of the *samples* with weights
+``(w[i-1] + w[i]) / 2``; :func:`sample_weights` gives those, so the renderer can
+composite many feature channels without building per-interval copies.
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 
-def ray_march(colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor,
-              white_back: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Alpha-composite samples along each ray (EG3D's MipRayMarcher2, softplus mode).
+def interval_weights(densities: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    """Compositing weights [N,R,S-1,1] of the intervals between sorted samples.
 
-    colors [N,R,S,C], densities [N,R,S,1] (raw decoder ``sigma``) and sorted
-    depths [N,R,S,1] for N scenes, R rays, S samples. Each of the S-1 intervals
-    takes the mean colour, density and depth of its two end samples; density
-    becomes ``softplus(sigma - 1)`` (the -1 makes empty space the default at
-    initialisation). Returns ``rgb`` [N,R,C] scaled to [-1, 1], ``depth``
-    [N,R,1] (weighted mean depth, clamped to the range of ``depths``; empty rays
-    get the far end) and ``weights`` [N,R,S-1,1].
+    densities [N,R,S,1] are raw decoder ``sigma``, depths [N,R,S,1] sorted.
+    ``weight_i = alpha_i * prod_{k<i} (1 - alpha_k + 1e-10)`` with
+    ``alpha = 1 - exp(-softplus(mean sigma - 1) * delta)``.
     """
     deltas = depths[:, :, 1:] - depths[:, :, :-1]
-    colors_mid = (colors[:, :, :-1] + colors[:, :, 1:]) / 2
     densities_mid = F.softplus((densities[:, :, :-1] + densities[:, :, 1:]) / 2 - 1)
-    depths_mid = (depths[:, :, :-1] + depths[:, :, 1:]) / 2
     alpha = 1 - torch.exp(-densities_mid * deltas)
     transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :, :1]), 1 - alpha + 1e-10], -2), -2)
-    weights = alpha * transmittance[:, :, :-1]
-    rgb = torch.sum(weights * colors_mid, -2)
-    weight_total = weights.sum(2)
-    depth = torch.nan_to_num(torch.sum(weights * depths_mid, -2) / weight_total, float("inf"))
-    depth = torch.clamp(depth, torch.min(depths), torch.max(depths))
+    return alpha * transmittance[:, :, :-1]
+
+
+def sample_weights(weights: torch.Tensor) -> torch.Tensor:
+    """Interval weights [N,R,S-1,1] -> per-sample weights [N,R,S,1]: ``(w[i-1] + w[i]) / 2``."""
+    return F.pad(weights, (0, 0, 1, 0)).add(F.pad(weights, (0, 0, 0, 1))) / 2
+
+
+def expected_depth(weights: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    """Weighted mean interval depth [N,R,1], clamped to the range of ``depths``; empty rays get the far end."""
+    depths_mid = (depths[:, :, :-1] + depths[:, :, 1:]) / 2
+    depth = torch.nan_to_num(torch.sum(weights * depths_mid, -2) / weights.sum(2), float("inf"))
+    return torch.clamp(depth, torch.min(depths), torch.max(depths))
+
+
+def finish_rgb(rgb: torch.Tensor, opacity: torch.Tensor, white_back: bool) -> torch.Tensor:
+    """Composited colour in [0, 1] -> [-1, 1], over white if ``white_back``."""
     if white_back:
-        rgb = rgb + 1 - weight_total
-    return rgb * 2 - 1, depth, weights
+        rgb = rgb + 1 - opacity
+    return rgb * 2 - 1
+
+
+def ray_march(colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor,
+              white_back: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Alpha-composite samples along each ray.
+
+    colors [N,R,S,C], densities [N,R,S,1], sorted depths [N,R,S,1] for N scenes,
+    R rays, S samples. Returns ``rgb`` [N,R,C] in [-1, 1], ``depth`` [N,R,1]
+    and the interval ``weights`` [N,R,S-1,1].
+    """
+    weights = interval_weights(densities, depths)
+    rgb = torch.sum(sample_weights(weights) * colors, -2)
+    return finish_rgb(rgb, weights.sum(2), white_back), expected_depth(weights, depths), weights

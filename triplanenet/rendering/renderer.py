@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 
 from . import samplers
-from .ray_marcher import ray_march
+from .ray_marcher import expected_depth, finish_rgb, interval_weights, sample_weights
 from .triplane import sample_planes
 
 Decoder = Callable[[torch.Tensor], dict[str, torch.Tensor]]
@@ -22,12 +22,21 @@ class RenderOutput:
     opacity: torch.Tensor  # [N,R,1], accumulated weight (0: the ray hit nothing)
 
 
+def composite(weights: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
+    """Per-sample weights [N,R,S,1] times colours [N,R,S,C], summed over samples -> [N,R,C]."""
+    n, r, s, c = colors.shape
+    return torch.bmm(weights.reshape(n * r, 1, s), colors.reshape(n * r, s, c)).reshape(n, r, c)
+
+
 class ImportanceRenderer:
     """Two-pass volume rendering (EG3D's ``ImportanceRenderer``).
 
     A coarse pass decodes ``depth_resolution`` stratified samples per ray; a
     fine pass decodes ``depth_resolution_importance`` samples drawn from the
     coarse weights; both sets, sorted by depth, are ray-marched together.
+    Only the one-channel densities are sorted: the compositing weights are
+    mapped back to the unsorted samples, so the C-channel colours are reduced
+    in place (same result as EG3D, far less memory traffic).
     Options come from the checkpoint's ``rendering_kwargs`` (``ray_start``,
     ``ray_end``, ``depth_resolution``, ``depth_resolution_importance``,
     ``box_warp``, ``white_back``).
@@ -60,11 +69,16 @@ class ImportanceRenderer:
         colors, densities = self._decode_along(planes, decoder, origins, directions, depths)
         n_fine = opt.get("depth_resolution_importance", 0)
         if n_fine > 0:
-            _, _, weights = ray_march(colors, densities, depths)
-            fine = samplers.importance(depths, weights, n_fine, deterministic)
+            fine = samplers.importance(depths, interval_weights(densities, depths), n_fine, deterministic)
             colors_fine, densities_fine = self._decode_along(planes, decoder, origins, directions, fine)
             depths, order = torch.sort(torch.cat([depths, fine], dim=-2), dim=-2)
-            colors = torch.gather(torch.cat([colors, colors_fine], -2), -2, order.expand(-1, -1, -1, colors.shape[-1]))
-            densities = torch.gather(torch.cat([densities, densities_fine], -2), -2, order)
-        rgb, depth, weights = ray_march(colors, densities, depths, opt.get("white_back", False))
-        return RenderOutput(rgb, depth, weights.sum(2))
+            weights = interval_weights(torch.gather(torch.cat([densities, densities_fine], -2), -2, order), depths)
+            per_sample = torch.zeros_like(depths).scatter_(-2, order, sample_weights(weights))
+            s = colors.shape[2]
+            rgb = composite(per_sample[:, :, :s], colors) + composite(per_sample[:, :, s:], colors_fine)
+        else:
+            weights = interval_weights(densities, depths)
+            rgb = composite(sample_weights(weights), colors)
+        opacity = weights.sum(2)
+        return RenderOutput(finish_rgb(rgb, opacity, opt.get("white_back", False)),
+                            expected_depth(weights, depths), opacity)
