@@ -26,6 +26,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 demo: setup
+	@test -f app.py || { echo "app.py is not built yet (the Gradio app issue); see README.md"; exit 1; }
 	$(BIN)/python app.py
 
 bench: setup

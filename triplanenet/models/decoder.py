@@ -30,4 +30,6 @@ class OSGDecoder(nn.Module):
         x = features.mean(1)
         n, m, c = x.shape
         x = self.net(x.reshape(n * m, c)).reshape(n, m, -1)
-        return {"sigma": x[..., :1], "rgb": torch.sigmoid(x[..., 1:]) * (1 + 2 * 0.001) - 0.001}
+        rgb = torch.sigmoid(x[..., 1:])
+        rgb = rgb * (1 + 2 * 0.001) - 0.001 if rgb.requires_grad else rgb.mul_(1 + 2 * 0.001).sub_(0.001)
+        return {"sigma": x[..., :1], "rgb": rgb}

@@ -32,4 +32,4 @@ def sample_planes(planes: torch.Tensor, points: torch.Tensor, box_warp: float) -
     grid = project((2 / box_warp) * points).reshape(n * n_planes, 1, -1, 2)
     planes = planes.reshape(n * n_planes, c, h, w).contiguous(memory_format=torch.channels_last)
     features = F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return features.reshape(n, n_planes, c, -1).permute(0, 1, 3, 2)
+    return features.permute(0, 2, 3, 1).reshape(n, n_planes, -1, c)
