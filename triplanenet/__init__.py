@@ -9,6 +9,9 @@ Top-level API::
 """
 from . import cameras
 from .checkpoints import CheckpointError, load_generator
+from .inversion import Inversion
 from .models import TriPlaneGenerator
+from .models.triplanenet import TriPlaneNet, load_inverter
 
-__all__ = ["CheckpointError", "TriPlaneGenerator", "cameras", "load_generator"]
+__all__ = ["CheckpointError", "Inversion", "TriPlaneGenerator", "TriPlaneNet", "cameras", "load_generator",
+           "load_inverter"]

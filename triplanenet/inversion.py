@@ -1,0 +1,254 @@
+"""The result of inverting a photo: an :class:`Inversion`, and the input conversions it shares with the inverter.
+
+An inversion is the w+ codes and the tri-planes of one or more faces plus the
+cameras they were photographed from. It keeps a reference to the generator
+(not saved with it) so that it can render any camera and answer density/colour
+queries without running the encoders again, and it round-trips bit-exactly
+through a file (safetensors, or ``.npz``) so a user can come back to a result.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .models.generator import TriPlaneGenerator
+
+FORMAT = "triplanenet.Inversion"
+FORMAT_VERSION = "1"
+TENSOR_NAMES = ("ws", "planes_initial", "planes", "camera", "input_image")
+TENSOR_NDIMS = {"ws": 3, "planes_initial": 5, "planes": 5, "camera": 2, "input_image": 4}
+NPZ_METADATA_KEY = "__metadata__"
+
+ImageInput = Image.Image | np.ndarray | torch.Tensor | Sequence[Image.Image]
+CameraInput = torch.Tensor | np.ndarray | Sequence[float] | Sequence[Sequence[float]]
+
+
+def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize images [N,C,H,W] to [N,C,size,size].
+
+    Integer downscales use an average pool (what TriPlaneNet's ``face_pool`` /
+    ``adaptive_avg_pool2d`` and an exact 2x bilinear resize both compute);
+    anything else is antialiased bilinear.
+    """
+    height, width = x.shape[-2:]
+    if (height, width) == (size, size):
+        return x
+    if height == width and height % size == 0:
+        return F.adaptive_avg_pool2d(x, (size, size))
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _uint8_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """HxWx3 or NxHxWx3 uint8 -> [N,3,H,W] float32 in [-1, 1]."""
+    if array.dtype != np.uint8:
+        raise ValueError(f"numpy images must be uint8 (0..255) HxWx3, got dtype {array.dtype}; "
+                         "pass float images as a torch tensor [N,3,H,W] in [-1, 1]")
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(f"numpy images must be HxWx3 or NxHxWx3 (RGB), got shape {array.shape}")
+    return torch.from_numpy(np.array(array)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def _float_tensor(x: torch.Tensor) -> torch.Tensor:
+    """[3,H,W] or [N,3,H,W] float in [-1, 1] -> [N,3,H,W] float32 (checked)."""
+    if not x.is_floating_point():
+        raise ValueError(f"image tensors must be float in [-1, 1], got dtype {x.dtype}")
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"image tensors must be [3,H,W] or [N,3,H,W] (RGB), got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all() or x.abs().max() > 1.001:
+        raise ValueError("image tensors must hold finite values in [-1, 1]")
+    return x.float()
+
+
+def as_images(image: ImageInput, size: int) -> torch.Tensor:
+    """Aligned face crop(s) -> [N,3,size,size] float32 in [-1, 1].
+
+    Accepts a PIL image, a list of them, an HxWx3 / NxHxWx3 uint8 array, or a
+    float tensor [3,H,W] / [N,3,H,W] in [-1, 1]. Crops must be square; other
+    sizes than ``size`` are resized.
+    """
+    if isinstance(image, Image.Image):
+        x = _uint8_to_tensor(np.asarray(image.convert("RGB")))
+    elif isinstance(image, (list, tuple)) and image and all(isinstance(i, Image.Image) for i in image):
+        return torch.cat([as_images(i, size) for i in image])
+    elif isinstance(image, np.ndarray):
+        x = _uint8_to_tensor(image)
+    elif isinstance(image, torch.Tensor):
+        x = _float_tensor(image)
+    else:
+        raise ValueError(f"expected a PIL image, a uint8 numpy array or a float tensor, got {type(image).__name__}")
+    if x.shape[0] == 0 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"expected square aligned face crops, got {x.shape[0]} image(s) of "
+                         f"{x.shape[-2]}x{x.shape[-1]} (align them with triplanenet.preprocess first)")
+    return resize_images(x, size)
+
+
+def as_cameras(camera: CameraInput, n: int | None = None) -> torch.Tensor:
+    """Camera label(s) -> [n,25] float32 (a single camera is repeated for ``n`` images).
+
+    Accepts 25 numbers or an [N,25] array as a list, numpy array or tensor.
+    With ``n=None`` any number of cameras is returned as given.
+    """
+    try:
+        c = camera if isinstance(camera, torch.Tensor) else torch.from_numpy(np.asarray(camera, dtype=np.float32))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"camera must be 25 numbers or an [N,25] array ({exc})") from exc
+    if c.ndim == 1:
+        c = c[None]
+    if c.ndim != 2 or c.shape[1] != 25 or c.shape[0] == 0:
+        raise ValueError(f"camera must be 25 numbers (16 cam2world + 9 intrinsics) or [N,25], "
+                         f"got shape {tuple(c.shape)}")
+    if not torch.isfinite(c).all():
+        raise ValueError("camera contains NaN or infinite values")
+    if n is not None and len(c) not in (1, n):
+        raise ValueError(f"got {len(c)} cameras for {n} image(s); pass one camera or one per image")
+    c = c.float()
+    return c.expand(n, 25).contiguous() if n is not None else c
+
+
+@dataclass
+class Inversion:
+    """Inverted face(s): what the encoders found, renderable from any camera.
+
+    * ``ws`` [N,num_ws,512]: w+ codes (the pSp output plus the average latent);
+    * ``planes_initial`` [N,3,32,256,256]: the generator's tri-planes for ``ws``;
+    * ``planes`` [N,3,32,256,256]: the refined tri-planes (equal to
+      ``planes_initial`` when the tri-plane branch was skipped);
+    * ``camera`` [N,25]: the camera of each input photo;
+    * ``input_image`` [N,3,R,R] in [-1, 1] or None: the photo as the network saw it;
+    * ``method``: how it was made (``"v1"``, ``"v1+cttr"``, ``"v2"`` or ``"w+"``).
+
+    ``generator`` renders the result; it is not saved: pass it to :meth:`load`.
+    """
+
+    ws: torch.Tensor
+    planes_initial: torch.Tensor
+    planes: torch.Tensor
+    camera: torch.Tensor
+    input_image: torch.Tensor | None = None
+    method: str = "v2"
+    generator: TriPlaneGenerator | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.ws)
+        for name, ndim in TENSOR_NDIMS.items():
+            t = getattr(self, name)
+            if t is not None and (t.ndim != ndim or len(t) != n):
+                raise ValueError(f"Inversion.{name} must be {ndim}-D with one entry per face ({n}), "
+                                 f"got shape {tuple(t.shape)}")
+        if self.planes.shape != self.planes_initial.shape or self.camera.shape[1] != 25:
+            raise ValueError("Inversion: planes and planes_initial must have the same shape, and cameras 25 numbers")
+
+    def __len__(self) -> int:
+        return len(self.ws)
+
+    def _generator(self) -> TriPlaneGenerator:
+        if self.generator is None:
+            raise RuntimeError("this Inversion has no generator: use Inversion.load(path, generator) "
+                               "or set .generator (e.g. inverter.decoder)")
+        return self.generator
+
+    def _for_views(self, cameras: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``ws``, ``planes`` and ``cameras`` [K,25] matched up: one camera for every face,
+        one camera per face, or K cameras of a single face."""
+        n, k = len(self), len(cameras)
+        if k == 1:
+            return self.ws, self.planes, cameras.expand(n, -1)
+        if k == n:
+            return self.ws, self.planes, cameras
+        if n == 1:
+            return self.ws.expand(k, -1, -1), self.planes.expand(k, -1, -1, -1, -1), cameras
+        raise ValueError(f"got {k} cameras for {n} faces; pass one camera, one per face "
+                         "or any number for a single face")
+
+    @torch.no_grad()
+    def render(self, camera: CameraInput | None = None, neural_rendering_resolution: int | None = None,
+               deterministic: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Render the refined tri-planes from ``camera`` ([25] or [K,25]; default: the input cameras).
+
+        Returns ``image`` [K,3,R,R] in [-1, 1] (R = generator resolution, 512 for FFHQ)
+        and ``depth`` [K,1,r,r] at the neural rendering resolution r. One camera
+        renders every face; a single face can be rendered from K cameras at once.
+        ``deterministic=False`` uses the official renderer's random sample jitter
+        instead of fixed sample depths.
+        """
+        G = self._generator()
+        given = self.camera if camera is None else as_cameras(camera).to(self.ws.device)
+        ws, planes, cameras = self._for_views(given)
+        out = G.synthesis(ws, cameras, neural_rendering_resolution=neural_rendering_resolution,
+                          planes=planes, deterministic=deterministic)
+        return out["image"], out["image_depth"]
+
+    @torch.no_grad()
+    def query(self, points: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Density and colour features at world points [M,3] (every face) or [N,M,3].
+
+        Returns ``sigma`` [N,M,1] (raw density; the renderer uses ``softplus(sigma - 1)``)
+        and ``rgb`` [N,M,32] (decoded features; the first 3 are colour, about [0, 1]).
+        """
+        p = torch.as_tensor(points, dtype=torch.float32, device=self.ws.device)
+        if p.ndim == 2:
+            p = p[None].expand(len(self), -1, -1)
+        if p.ndim != 3 or p.shape[0] != len(self) or p.shape[-1] != 3:
+            raise ValueError(f"points must be [M,3] or [{len(self)},M,3], got shape {tuple(p.shape)}")
+        out = self._generator().sample_mixed(p, None, self.ws, planes=self.planes)
+        return out["sigma"], out["rgb"]
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The stored tensors by name (``input_image`` only when present), on the CPU, contiguous."""
+        values = {name: getattr(self, name) for name in TENSOR_NAMES if getattr(self, name) is not None}
+        return {name: t.detach().to("cpu").contiguous() for name, t in values.items()}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the inversion to ``path``: ``.npz`` (numpy, no pickle) or anything else as safetensors."""
+        path = Path(path)
+        metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "method": self.method}
+        tensors = self.tensors()
+        if path.suffix == ".npz":
+            arrays = {name: t.numpy() for name, t in tensors.items()}
+            np.savez(path, **arrays, **{NPZ_METADATA_KEY: np.array(json.dumps(metadata))})
+        else:
+            save_file({name: t.clone() for name, t in tensors.items()}, str(path), metadata=metadata)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, generator: TriPlaneGenerator | None = None) -> "Inversion":
+        """Read a file written by :meth:`save`; tensors go to ``generator``'s device (CPU without one)."""
+        path = Path(path)
+        try:
+            tensors, metadata = _read_npz(path) if path.suffix == ".npz" else _read_safetensors(path)
+        except (ValueError, SafetensorError) as exc:
+            raise ValueError(f"{path} is not a readable saved Inversion ({exc})") from exc
+        if metadata.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a saved Inversion (format {metadata.get('format')!r})")
+        missing = {"ws", "planes_initial", "planes", "camera"} - tensors.keys()
+        if missing:
+            raise ValueError(f"{path} lacks {sorted(missing)}")
+        device = next(generator.parameters()).device if generator is not None else torch.device("cpu")
+        values = {name: t.to(device) for name, t in tensors.items() if name in TENSOR_NAMES}
+        return cls(**values, method=metadata.get("method", "v2"), generator=generator)
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    with safe_open(str(path), framework="pt") as f:
+        return {name: f.get_tensor(name) for name in f.keys()}, dict(f.metadata() or {})
+
+
+def _read_npz(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    metadata = json.loads(str(arrays.pop(NPZ_METADATA_KEY, np.array("{}"))))
+    return {name: torch.from_numpy(a) for name, a in arrays.items()}, metadata

@@ -1,0 +1,329 @@
+"""TriPlaneNet (v1 and v2): a photo and its camera -> w+ codes and corrected EG3D tri-planes.
+
+Method (Bhattarai, Niessner, Sevastopolsky, WACV 2024), with R = 256 the
+tri-plane resolution and x the photo resized to R:
+
+1. ``ws = psp_encoder(x) + latent_avg`` ([N,14,512]); ``latent_avg`` is the
+   generator's ``backbone.mapping.w_avg`` (the mapping network is not used).
+2. ``planes_initial = decoder.planes(ws)``; the render ``y`` of those planes at
+   the input camera (512, resized to R like x) is the initial reconstruction.
+3. The tri-plane branch looks at ``x``, ``y`` and their difference:
+
+   * v1: ``offsets = triplanenet_encoder([y, x - y])`` [N,96,R,R];
+     ``planes = planes_initial + offsets``. Cascaded test-time refinement (CTTR)
+     runs the branch once more on the render of those planes, and the new
+     offsets replace the first ones.
+   * v2 adds a "probably symmetric" prior: with ``y_m`` the render at the
+     mirrored camera, ``planes = triplanenet_encoder([y, x - y, flip(x) - y_m],
+     planes_initial)`` (full tri-planes, not offsets).
+
+The submodules are named as in the published checkpoints, so ``state_dict()``
+has their layout (``psp_encoder.``, ``triplanenet_encoder.``, ``decoder.``).
+:func:`load_inverter` reads those checkpoints, safely.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import pickle
+import re
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from .. import cameras, configs
+from ..checkpoints import CheckpointError, resolve
+from ..inversion import CameraInput, ImageInput, Inversion, as_cameras, as_images, resize_images
+from ..pretrained import CONFIG_NAME, Pretrained, read_config
+from .encoders import GradualStyleEncoder, TriPlaneEncoderV1, TriPlaneEncoderV2, detect_use_pixelshuffle
+from .generator import TriPlaneGenerator
+
+PLANE_RESOLUTION = 256
+"""Side of EG3D's tri-planes, and so of the tri-plane encoders' inputs and outputs."""
+
+
+def ffhq_generator_config() -> dict[str, Any]:
+    """Generator config (``TriPlaneGenerator.get_config()`` form) of the published FFHQ-512 EG3D."""
+    init_kwargs, resolution = configs.get("ffhq512-128")
+    return {"init_kwargs": init_kwargs, "rendering_kwargs": copy.deepcopy(init_kwargs["rendering_kwargs"]),
+            "neural_rendering_resolution": resolution}
+
+
+class LoadReport(NamedTuple):
+    """State-dict keys a checkpoint lacked or had in excess when it was loaded."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class TriPlaneNet(nn.Module, Pretrained):
+    """The inverter: ``invert(image, camera) -> Inversion``.
+
+    ``version`` 1 or 2; ``use_pixelshuffle`` picks the v2 decoder variant (v1
+    always uses PixelShuffle). ``generator`` is a generator config as
+    ``TriPlaneGenerator.get_config()`` returns it (default: FFHQ-512, neural
+    rendering resolution 128); ``n_styles`` must equal its ``num_ws``.
+    ``psp_kwargs`` / ``triplane_kwargs`` are extra constructor arguments of the
+    encoders (e.g. smaller widths for tests); the defaults are the published sizes.
+    The module is built in eval mode (call ``.train()`` to train it).
+    """
+
+    def __init__(self, version: int = 2, use_pixelshuffle: bool = False, generator: Mapping | None = None,
+                 n_styles: int = 14, psp_kwargs: Mapping | None = None, triplane_kwargs: Mapping | None = None):
+        super().__init__()
+        if version not in (1, 2):
+            raise ValueError(f"version must be 1 or 2, got {version!r}")
+        generator = copy.deepcopy(dict(generator)) if generator else ffhq_generator_config()
+        self.version, self.n_styles = version, n_styles
+        self.use_pixelshuffle = True if version == 1 else bool(use_pixelshuffle)
+        self.psp_kwargs, self.triplane_kwargs = dict(psp_kwargs or {}), dict(triplane_kwargs or {})
+        self.psp_encoder = GradualStyleEncoder(n_styles=n_styles, style_dim=generator["init_kwargs"]["w_dim"],
+                                               **self.psp_kwargs)
+        self.triplanenet_encoder = (TriPlaneEncoderV1(**self.triplane_kwargs) if version == 1 else
+                                    TriPlaneEncoderV2(self.use_pixelshuffle, **self.triplane_kwargs))
+        self.decoder = TriPlaneGenerator.from_config(generator).requires_grad_(False)
+        if self.decoder.num_ws != n_styles:
+            raise ValueError(f"the generator takes {self.decoder.num_ws} w vectors, the encoder makes {n_styles}")
+        self.load_report: LoadReport | None = None
+        self.eval()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"version": self.version, "use_pixelshuffle": self.use_pixelshuffle, "n_styles": self.n_styles,
+                "generator": self.decoder.get_config(), "psp_kwargs": self.psp_kwargs,
+                "triplane_kwargs": self.triplane_kwargs}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "TriPlaneNet":
+        keys = ("version", "use_pixelshuffle", "generator", "n_styles", "psp_kwargs", "triplane_kwargs")
+        return cls(**{key: config[key] for key in keys if key in config})
+
+    @property
+    def latent_avg(self) -> torch.Tensor:
+        """The generator's average latent, once per style: [n_styles,512]."""
+        return self.decoder.backbone.mapping.w_avg.expand(self.n_styles, -1)
+
+    @property
+    def psp_resolution(self) -> int:
+        """Side of the pSp encoder's input (256 published)."""
+        return self.psp_kwargs.get("input_size", PLANE_RESOLUTION)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images [N,3,256,256] in [-1, 1] -> w+ codes [N,n_styles,512] (pSp output + average latent)."""
+        return self.psp_encoder(resize_images(x, self.psp_resolution)) + self.latent_avg
+
+    def render_small(self, ws: torch.Tensor, planes: torch.Tensor, camera: torch.Tensor,
+                     deterministic: bool) -> torch.Tensor:
+        """The generator's image of ``planes`` [N,3,32,256,256] from ``camera`` [N,25], resized to [N,3,256,256]."""
+        image = self.decoder.synthesis(ws, camera, planes=planes, deterministic=deterministic)["image"]
+        return resize_images(image, PLANE_RESOLUTION)
+
+    def refine_v1(self, x: torch.Tensor, ws: torch.Tensor, planes_initial: torch.Tensor, camera: torch.Tensor,
+                  cttr: bool, deterministic: bool) -> torch.Tensor:
+        """v1: ``planes_initial`` + offsets predicted from ``[y, x - y]`` (y: render at ``camera``).
+
+        With ``cttr`` the branch runs again on the render of the refined planes;
+        its offsets replace the first ones. Shapes as in :meth:`refine_v2`.
+        """
+        planes = planes_initial
+        for _ in range(2 if cttr else 1):
+            y = self.render_small(ws, planes, camera, deterministic)
+            offsets = self.triplanenet_encoder(torch.cat([y, x - y], dim=1))
+            planes = planes_initial + offsets.view_as(planes_initial)
+        return planes
+
+    def refine_v2(self, x: torch.Tensor, ws: torch.Tensor, planes_initial: torch.Tensor, camera: torch.Tensor,
+                  deterministic: bool) -> torch.Tensor:
+        """v2: refined tri-planes [N,3,32,256,256] from ``x`` [N,3,256,256], ``ws`` [N,14,512],
+        ``planes_initial`` [N,3,32,256,256] and ``camera`` [N,25].
+
+        The encoder sees ``[y, x - y, flip(x) - y_m]`` where ``y`` and ``y_m`` render
+        ``planes_initial`` at ``camera`` and at its mirror image (two renders: as fast
+        as one batched render, with half the peak memory).
+        """
+        y = self.render_small(ws, planes_initial, camera, deterministic)
+        y_mirror = self.render_small(ws, planes_initial, cameras.mirror(camera), deterministic)
+        inputs = torch.cat([y, x - y, x.flip(-1) - y_mirror], dim=1)
+        return self.triplanenet_encoder(inputs, planes_initial.flatten(1, 2)).view_as(planes_initial)
+
+    @torch.no_grad()
+    def invert(self, image: ImageInput, camera: CameraInput, refine: bool = True, cttr: bool = False,
+               deterministic: bool = True) -> Inversion:
+        """Invert aligned face crop(s) seen from ``camera`` into an :class:`~triplanenet.inversion.Inversion`.
+
+        ``image``: a PIL image (or a list), an HxWx3 / NxHxWx3 uint8 array or a
+        float tensor [3,H,W] / [N,3,H,W] in [-1, 1], square, resized to the
+        generator's resolution if needed. ``camera``: 25 numbers or [N,25].
+        ``refine=False`` is the "w+ only" mode: pSp codes and their tri-planes,
+        no tri-plane branch (and no render). ``cttr`` (v1 only) runs cascaded
+        test-time refinement. ``deterministic=False`` renders the encoder inputs
+        with the official renderer's random sample jitter.
+        """
+        if cttr and self.version != 1:
+            raise ValueError("cttr (cascaded test-time refinement) is a TriPlaneNet v1 option")
+        device = self.latent_avg.device
+        full = as_images(image, self.decoder.img_resolution).to(device)
+        c = as_cameras(camera, len(full)).to(device)
+        x = resize_images(full, PLANE_RESOLUTION)
+        ws = self.encode(x)
+        planes_initial = self.decoder.planes(ws)
+        if not refine:
+            planes, method = planes_initial, "w+"
+        elif self.version == 1:
+            planes, method = self.refine_v1(x, ws, planes_initial, c, cttr, deterministic), "v1+cttr" if cttr else "v1"
+        else:
+            planes, method = self.refine_v2(x, ws, planes_initial, c, deterministic), "v2"
+        return Inversion(ws, planes_initial, planes, c, full, method, generator=self.decoder)
+
+
+ENCODER_INPUT_KEY = "triplanenet_encoder.input_layer.0.weight"
+VERSION_BY_INPUT_CHANNELS = {6: 1, 9: 2}
+STYLE_HEAD = re.compile(r"^psp_encoder\.styles\.(\d+)\.linear\.weight$")
+DEPTH_KEYS = ("depth_resolution", "depth_resolution_importance")
+LEGACY_TORCH_HEAD = b"\x80\x02\x8a"
+"""Start of torch's legacy format: a protocol-2 pickle of its magic number (a long)."""
+
+
+def load_inverter(source: str | os.PathLike, device: str | torch.device = "cpu", *,
+                  double_depth_samples: bool = True, config: Mapping | None = None) -> TriPlaneNet:
+    """Load a TriPlaneNet inverter, in eval mode.
+
+    ``source``: a published checkpoint (``triplanenet_final.pth`` for v1,
+    ``triplanenet_v2_final.pth`` for v2: ``{'state_dict', 'opts', ...}``), a folder
+    written by ``save_pretrained``, or a Hugging Face Hub id (``owner/repo`` for
+    our format, ``owner/repo/file.pth``). ``.pth`` files are read with
+    ``torch.load(weights_only=True)``, allowing only ``argparse.Namespace``
+    besides tensors and plain containers; anything else is refused with
+    :class:`~triplanenet.checkpoints.CheckpointError`.
+
+    For ``.pth`` files: the version and v2 variant come from the weights' shapes
+    (cross-checked with ``opts``); the generator architecture is FFHQ-512 (the
+    files store none) unless ``config`` gives other sizes (keys ``generator``,
+    ``psp_kwargs``, ``triplane_kwargs`` as in :meth:`TriPlaneNet.get_config`).
+    ``double_depth_samples`` (default True, as the official inference scripts do)
+    renders with twice the trained samples per ray (FFHQ: 96 + 96 instead of
+    48 + 48): sharper geometry, about twice the rendering time. v1 loads
+    strictly; v2, like the official loader, tolerates missing or unexpected
+    keys, which are listed in a warning and in ``load_report``.
+    A saved folder keeps the depth samples it was saved with.
+    """
+    path = resolve(source)
+    if path.is_dir():
+        return _from_folder(path).to(device).eval()
+    model = _from_pth(path, config)
+    if double_depth_samples:
+        for key in DEPTH_KEYS:
+            model.decoder.rendering_kwargs[key] = 2 * model.decoder.rendering_kwargs[key]
+    return model.to(device).eval()
+
+
+def _from_folder(path: Path) -> TriPlaneNet:
+    if not (path / CONFIG_NAME).exists():
+        raise CheckpointError(f"{path} is a folder without {CONFIG_NAME} (expected TriPlaneNet.save_pretrained output)")
+    found = read_config(path).get("class")
+    if found != TriPlaneNet.__name__:
+        hint = " (a generator: use triplanenet.load_generator)" if found == TriPlaneGenerator.__name__ else ""
+        raise CheckpointError(f"{path} holds a {found!r}, not a TriPlaneNet{hint}")
+    return TriPlaneNet.from_pretrained(path)
+
+
+def _is_zip_checkpoint(path: Path) -> bool:
+    """True for torch's zip format (torch >= 1.6), False for its legacy format; anything else is refused."""
+    with open(path, "rb") as f:
+        head = f.read(3)
+    if head[:2] == b"PK":
+        return True
+    if head == LEGACY_TORCH_HEAD:
+        return False
+    hint = " (an EG3D network pickle? use triplanenet.load_generator)" if head[:1] == b"\x80" else ""
+    raise CheckpointError(f"{path} is not a torch checkpoint (.pth){hint}")
+
+
+def _read_pth(path: Path) -> Mapping[str, Any]:
+    """``torch.load`` with ``weights_only=True`` (+ ``argparse.Namespace``), memory-mapped when possible."""
+    is_zip = _is_zip_checkpoint(path)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        name = found[1] if found else "an unknown object"
+        raise CheckpointError(f"refused to load {path}: it references '{name}', and only tensors, plain "
+                              "containers and argparse.Namespace are allowed (anything else could run code)") from exc
+    except Exception as exc:
+        raise CheckpointError(f"{path} is not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(ckpt, Mapping):
+        raise CheckpointError(f"{path} does not hold a checkpoint dict")
+    return ckpt
+
+
+def _options(ckpt: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """The training options saved with a checkpoint (a dict or an ``argparse.Namespace``)."""
+    opts = ckpt.get("opts", {})
+    if isinstance(opts, argparse.Namespace):
+        opts = vars(opts)
+    if not isinstance(opts, Mapping):
+        raise CheckpointError(f"{path}: 'opts' is a {type(opts).__name__}, expected a dict or Namespace")
+    return dict(opts)
+
+
+def _architecture(state_dict: Mapping[str, torch.Tensor], opts: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """``version``, ``use_pixelshuffle`` and ``n_styles`` read from the weights' shapes."""
+    if not isinstance(state_dict, Mapping) or ENCODER_INPUT_KEY not in state_dict:
+        is_eg3d = isinstance(state_dict, Mapping) and "G_ema" in state_dict
+        hint = " (an EG3D generator: use triplanenet.load_generator)" if is_eg3d else ""
+        raise CheckpointError(f"{path} has no TriPlaneNet 'state_dict' with '{ENCODER_INPUT_KEY}'{hint}")
+    shape = tuple(getattr(state_dict[ENCODER_INPUT_KEY], "shape", ()))
+    if len(shape) != 4 or shape[1] not in VERSION_BY_INPUT_CHANNELS:
+        raise CheckpointError(f"{path}: '{ENCODER_INPUT_KEY}' has shape {shape}; the tri-plane encoder "
+                              "of TriPlaneNet v1 takes 6 channels and v2 takes 9")
+    version = VERSION_BY_INPUT_CHANNELS[shape[1]]
+    use_pixelshuffle = True if version == 1 else _v2_variant(state_dict, opts, path)
+    n_styles = sum(1 for key in state_dict if STYLE_HEAD.match(key))
+    return {"version": version, "use_pixelshuffle": use_pixelshuffle, "n_styles": n_styles}
+
+
+def _v2_variant(state_dict: Mapping[str, torch.Tensor], opts: Mapping[str, Any], path: Path) -> bool:
+    """``use_pixelshuffle`` of a v2 checkpoint, from its weights; a warning says when ``opts`` disagree."""
+    try:
+        use_pixelshuffle = detect_use_pixelshuffle(state_dict)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a TriPlaneNet v2 tri-plane encoder ({exc})") from exc
+    if "use_pixelshuffle" in opts and bool(opts["use_pixelshuffle"]) != use_pixelshuffle:
+        warnings.warn(f"{path}: opts say use_pixelshuffle={opts['use_pixelshuffle']} but the weights are "
+                      f"the use_pixelshuffle={use_pixelshuffle} variant; using the weights' variant")
+    return use_pixelshuffle
+
+
+def _from_pth(path: Path, config: Mapping | None) -> TriPlaneNet:
+    ckpt = _read_pth(path)
+    state_dict = ckpt.get("state_dict", ckpt)
+    arch = _architecture(state_dict, _options(ckpt, path), path)
+    sizes = {key: value for key, value in (config or {}).items()
+             if key in ("generator", "psp_kwargs", "triplane_kwargs")}
+    try:
+        model = TriPlaneNet(**arch, **sizes)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: cannot build the TriPlaneNet it describes ({exc})") from exc
+    _load_weights(model, state_dict, strict=arch["version"] == 1, source=str(path))
+    return model
+
+
+def _load_weights(model: TriPlaneNet, state_dict: Mapping[str, torch.Tensor], strict: bool, source: str) -> None:
+    """Copy ``state_dict`` in; v1 (``strict``) refuses missing/unexpected keys, v2 warns about them."""
+    try:
+        report = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source}: weight shapes do not fit the architecture ({exc})") from exc
+    if report.missing_keys or report.unexpected_keys:
+        message = (f"{source}: {len(report.missing_keys)} missing keys {report.missing_keys[:5]} (left at their "
+                   f"initial values), {len(report.unexpected_keys)} unexpected keys {report.unexpected_keys[:5]} "
+                   "(ignored)")
+        if strict:
+            raise CheckpointError(message)
+        warnings.warn(message)
+    model.load_report = LoadReport(list(report.missing_keys), list(report.unexpected_keys))
