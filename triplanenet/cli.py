@@ -13,6 +13,10 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("triplanenet.checkpoints", "load a checkpoint and describe it"),
     "align": ("triplanenet.preprocess.cli", "detect, crop and pose a face photo (or a folder)"),
+    "invert": ("triplanenet.commands.invert", "photo -> inversion, views, depth and mesh in a folder"),
+    "views": ("triplanenet.commands.views", "render a yaw sweep of a saved inversion, with depth"),
+    "mesh": ("triplanenet.commands.mesh", "coloured mesh (.glb/.ply/.obj) of a saved inversion"),
+    "video": ("triplanenet.commands.video", "turntable video of a saved inversion"),
 }
 
 

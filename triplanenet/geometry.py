@@ -282,6 +282,31 @@ def _track(grid: _LazyGrid, seeds: np.ndarray, stride: int, level: float, visite
     return np.concatenate(found) if found else np.zeros((0, 3), np.int64)
 
 
+def _trim_plane_seeds(grid: _LazyGrid, stride: int, level: float) -> np.ndarray:
+    """Full-resolution cells [K,3] where the surface meets a trim plane, found on a ``stride`` lattice.
+
+    Trimming cuts density off at the box walls, so a piece of surface can be a
+    sliver between the trim plane and the first coarse lattice point. Sampling
+    the first interior layer of each of the 6 trim planes (every ``stride``
+    points in-plane) finds such pieces: where that layer is above ``level`` the
+    cell reaching into the trimmed layer is crossed.
+    """
+    if grid.lo == 0:
+        return np.zeros((0, 3), np.int64)
+    u, v = np.meshgrid(np.arange(grid.lo, grid.hi + 1, stride), np.arange(grid.lo, grid.hi + 1, stride),
+                       indexing="ij")
+    seeds = []
+    for axis in range(3):
+        others = [a for a in range(3) if a != axis]
+        for layer, cell in ((grid.lo, grid.lo - 1), (grid.hi, grid.hi)):
+            points = np.zeros((u.size, 3), np.int64)
+            points[:, axis], points[:, others[0]], points[:, others[1]] = layer, u.ravel(), v.ravel()
+            hits = points[grid.read(points) > level]
+            hits[:, axis] = cell
+            seeds.append(np.minimum(hits, grid.cells_per_axis(1) - 1))
+    return np.concatenate(seeds)
+
+
 def _around(cells: np.ndarray, radius: int, size: int) -> np.ndarray:
     """Cells [K,3] within ``radius`` steps (Chebyshev) of ``cells`` [M,3] on a ``size^3`` cell grid."""
     low = np.maximum(cells.min(axis=0) - radius, 0)
@@ -314,9 +339,11 @@ def sparse_grid(field: Field, resolution: int = 256, box: float = 1.0, *, level:
        to get crossed cells of the finer lattice, then follow the surface from them
        through crossed faces (:func:`_track`), querying only those cells' corners.
        Repeat down to step 1.
-    3. With ``search > 0``, also examine every full-resolution cell within ``search``
+    3. Follow any piece of surface met on the first interior layer of the trim
+       planes, sampled every ``s`` points (slivers that trimming left at the walls).
+    4. With ``search > 0``, also examine every full-resolution cell within ``search``
        cells of the surface found, and follow any surface piece met there.
-    4. Return the grid with ``mask`` set to the crossed full-resolution cells.
+    5. Return the grid with ``mask`` set to the crossed full-resolution cells.
 
     Guarantee: tracking follows the surface through crossed faces, so every surface
     component it reaches is reproduced exactly as :func:`dense_grid` gives it (same
@@ -330,15 +357,19 @@ def sparse_grid(field: Field, resolution: int = 256, box: float = 1.0, *, level:
     float32 with axes x, y, z; points never read hold 0 (placeholders outside ``mask``).
     """
     grid = _LazyGrid(field, resolution, box, trim, chunk, device)
-    stride = coarsest_stride(resolution, coarse)
+    stride = first_stride = coarsest_stride(resolution, coarse)
     cells = _coarse_crossings(grid, stride, level)
-    visited = np.zeros(grid.cells_per_axis(stride) ** 3, bool)
-    visited[_flat(cells, grid.cells_per_axis(stride))] = True
+    visited = None
     while stride > 1 and len(cells):
         seeds = _seeds(grid, cells, stride, level)
         stride //= 2
         visited = np.zeros(grid.cells_per_axis(stride) ** 3, bool)
         cells = _track(grid, seeds, stride, level, visited)
+    if stride > 1 or visited is None:
+        cells = cells if stride == 1 else np.zeros((0, 3), np.int64)
+        visited = np.zeros(grid.cells_per_axis(1) ** 3, bool)
+        visited[_flat(cells, grid.cells_per_axis(1))] = True
+    cells = np.concatenate([cells, _track(grid, _trim_plane_seeds(grid, first_stride, level), 1, level, visited)])
     if search > 0 and len(cells):
         around = _around(cells, search, grid.cells_per_axis(1))
         cells = np.concatenate([cells, _track(grid, around, 1, level, visited)])

@@ -1,0 +1,90 @@
+"""Command-line sub-commands that work on inversions: ``invert``, ``views``, ``mesh``, ``video``.
+
+Shared here: loading the inverter and a saved inversion, writing the outputs,
+and turning expected failures into one readable line (exit code 2).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+ERROR_EXIT = 2
+
+
+def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True,
+                        help="the TriPlaneNet inverter: published .pth, a save_pretrained folder or a Hub id")
+
+
+def add_inversion_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inversion", type=Path, help="a saved Inversion (.safetensors or .npz)")
+    add_checkpoint_argument(parser)
+
+
+def load_scene(args: argparse.Namespace):
+    """The :class:`~triplanenet.views.Scene` of a saved inversion, rendered by the checkpoint's generator."""
+    from ..inversion import Inversion
+    from ..models.triplanenet import load_inverter
+    from ..views import Scene
+
+    inverter = load_inverter(args.checkpoint)
+    return Scene.from_inversion(Inversion.load(args.inversion, inverter.decoder))
+
+
+def guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Run a command; a bad checkpoint, photo or file becomes ``error: ...`` on stderr and exit code 2."""
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except (ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return ERROR_EXIT
+    return wrapper
+
+
+def write_views(scene, out: Path, count: int, yaw_range: float, normals: bool) -> list[Path]:
+    """Render a yaw sweep into ``out``: view/depth/normal images per camera, raw depth and a gallery."""
+    from ..depth import save_depth, save_depth_image
+    from ..views import gallery, normals_image, render_views, yaw_sweep
+
+    out.mkdir(parents=True, exist_ok=True)
+    views = render_views(scene, yaw_sweep(count, yaw_range), normals=normals)
+    written = []
+    for i, view in enumerate(views):
+        written.append(out / f"view_{i:02d}.png")
+        gallery([view.image], 1).save(written[-1])
+        written.append(save_depth(out / f"depth_{i:02d}.npy", view.depth))
+        written.append(save_depth_image(out / f"depth_{i:02d}.png", view.depth, view.opacity))
+        if view.normals is not None:
+            written.append(out / f"normals_{i:02d}.png")
+            gallery([normals_image(view.normals)], 1).save(written[-1])
+    written.append(out / "gallery.png")
+    gallery([v.image for v in views], columns=min(count, 4)).save(written[-1])
+    return written
+
+
+def write_mesh(scene, paths: list[Path], resolution: int, keep_largest: bool, smooth: int,
+               level: float = 10.0) -> list[Path]:
+    """Extract the coloured mesh once and save it in every format of ``paths`` (by suffix)."""
+    from ..exports import save_mesh
+    from ..geometry import extract_mesh
+
+    mesh = extract_mesh(scene.field, resolution, scene.box, level=level, keep_largest=keep_largest,
+                        smooth_iterations=smooth)
+    if len(mesh.faces) == 0:
+        raise ValueError(f"the density never exceeds {level} inside the box, so there is no surface to mesh "
+                         "(try a lower --level)")
+    return [save_mesh(mesh, path) for path in paths]
+
+
+def frame_renderer(scene, neural_rendering_resolution: int | None) -> Callable:
+    """``render(c [1,25]) -> [H,W,3] uint8`` for turntables."""
+    from ..views import to_uint8
+
+    def render(c) -> np.ndarray:
+        return to_uint8(scene.render(c, neural_rendering_resolution)["image"][0])
+    return render
