@@ -10,24 +10,12 @@ fast mode's PSNR against float32 on the 512 image.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from typing import Callable
 
 import torch
 
+from timing import median_seconds
 from triplanenet import cameras, configs
 from triplanenet.models import TriPlaneGenerator
-
-
-def median_seconds(fn: Callable[[], object], runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

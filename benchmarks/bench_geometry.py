@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from timing import median_seconds
 from triplanenet import geometry
 
 PLANE_AXES = ((0, 1), (0, 2), (2, 0))
@@ -96,18 +94,6 @@ def make_head_field(plane_resolution: int = 256, channels: int = 32, seed: int =
     b2[0] = -20.0
     b2[1:4] = torch.tensor([0.8, 0.1, -0.3])
     return TriPlaneField(planes, w1, b1, w2, b2, box)
-
-
-def median_seconds(fn: Callable[[], object], runs: int, warm_up: bool = True) -> float:
-    """Median wall time of ``runs`` calls of ``fn`` (after one untimed call if ``warm_up``)."""
-    if warm_up:
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 CONFIGS = (

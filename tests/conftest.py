@@ -42,6 +42,17 @@ def recipe(parity_dir):
     return module
 
 
+def load_benchmark(name: str):
+    """A module of ``benchmarks/`` (tests reuse their fields and test-photo builders)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def assert_close_scaled(ours, ref, tol: float = 1e-4, name: str = "") -> None:
     """The parity rule of shared/parity/README.md: max|ours - ref| <= tol * max(1, max|ref|)."""
     ours = torch.as_tensor(ours, dtype=torch.float64)

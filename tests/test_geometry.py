@@ -2,8 +2,6 @@
 coarse-to-fine == dense, cleanup, colours."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +9,10 @@ import torch
 import trimesh
 from scipy.sparse.csgraph import connected_components
 
+from conftest import load_benchmark
 from triplanenet import cameras, geometry
 from triplanenet.geometry import LEVEL, Field
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def sphere_sigma(points: torch.Tensor, radius: float, center=(0.0, 0.0, 0.0), slope: float = 100.0) -> torch.Tensor:
@@ -51,13 +49,6 @@ def several_components_field() -> Field:
         slab = LEVEL + 400 * (0.012 - (points[:, 1:2] - 0.28).abs()) - 400 * torch.relu(points[:, :1].abs() - 0.15)
         return torch.maximum(sigma, slab), position_colour(points)
     return field
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("bench_geometry", ROOT / "benchmarks" / "bench_geometry.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def assert_same_surface(field: Field, resolution: int, box: float = 1.0, **sparse_options) -> geometry.DensityGrid:
@@ -177,7 +168,7 @@ def test_sparse_equals_dense_on_analytic_fields():
 
 
 def test_sparse_equals_dense_on_a_triplane_field():
-    field = load_benchmark().make_head_field(plane_resolution=64, seed=1)
+    field = load_benchmark("bench_geometry").make_head_field(plane_resolution=64, seed=1)
     sparse = assert_same_surface(field, 128, coarse=32)
     assert sparse.queries < 0.1 * 128 ** 3
 
@@ -185,7 +176,7 @@ def test_sparse_equals_dense_on_a_triplane_field():
 def test_search_finds_specks_off_the_surface():
     """A noisy field has specks of density next to the surface that the coarse lattice
     cannot see: without the search they are missing (and only they), with it the mesh is dense's."""
-    field = load_benchmark().make_head_field(plane_resolution=128, seed=0, speckle=0.15)
+    field = load_benchmark("bench_geometry").make_head_field(plane_resolution=128, seed=0, speckle=0.15)
     dense_vertices, dense_faces = geometry.marching_cubes(geometry.dense_grid(field, 96))
     bare_vertices, _ = geometry.marching_cubes(geometry.sparse_grid(field, 96, coarse=24, search=0))
     dense_keys = {tuple(v) for v in np.round(dense_vertices, 5).tolist()}

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
+from conftest import load_benchmark
 from triplanenet import cameras
 from triplanenet.preprocess import (
     CropTransform,
@@ -119,15 +120,7 @@ def test_realigning_eg3d_crops_gives_them_back(aligned_crops):
     assert max(scale_errors) < 0.06 and max(offsets) < 0.03
 
 
-def transformed_copy(crop: Image.Image, shrink: float, angle: float, canvas: tuple[int, int],
-                     centre: tuple[float, float]) -> Image.Image:
-    """``crop`` shrunk, rotated by ``angle`` degrees (counter-clockwise) and pasted centred at ``centre``."""
-    side = round(512 * shrink)
-    small = crop.resize((side, side), Image.Resampling.LANCZOS).convert("RGBA")
-    rotated = small.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
-    photo = Image.new("RGB", canvas, (118, 124, 130))
-    photo.paste(rotated, (round(centre[0] - rotated.width / 2), round(centre[1] - rotated.height / 2)), rotated)
-    return photo
+transformed_copy = load_benchmark("bench_preprocess").transformed_copy
 
 
 CASES = [(0.7, 15.0, (900, 700), (380.0, 330.0)), (0.55, -12.0, (800, 900), (450.0, 420.0)),
