@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mesh": ("triplanenet.commands.mesh", "coloured mesh (.glb/.ply/.obj) of a saved inversion"),
     "video": ("triplanenet.commands.video", "turntable video of a saved inversion"),
     "train-encoder": ("triplanenet.training.encoder_cli", "train TriPlaneNet's encoders (stage 1: pSp, 2: tri-planes)"),
+    "train-generator": ("triplanenet.training.generator_cli", "train the bundled model's generator on synthetic heads"),
 }
 
 

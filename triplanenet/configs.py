@@ -48,7 +48,37 @@ FFHQ_512_128 = {
     "img_channels": 3,
 }
 
-CONFIGS = {"ffhq512-128": (FFHQ_512_128, 128), "ffhq512-64": (FFHQ_512_128, 64)}
+BUNDLED_RENDERING = {
+    **FFHQ_RENDERING,
+    "image_resolution": 128,
+    "superresolution_module": "training.superresolution.SuperresolutionHybrid2X",
+    "c_gen_conditioning_zero": True,
+    "depth_resolution": 24,
+    "depth_resolution_importance": 24,
+}
+
+BUNDLED = {
+    "z_dim": 97,
+    "w_dim": 128,
+    "mapping_kwargs": {"num_layers": 2},
+    "channel_base": 4096,
+    "channel_max": 128,
+    "fused_modconv_default": "inference_only",
+    "rendering_kwargs": BUNDLED_RENDERING,
+    "num_fp16_res": 0,
+    "sr_num_fp16_res": 0,
+    "sr_kwargs": {"channel_base": 2048, "channel_max": 32, "fused_modconv_default": "inference_only"},
+    "conv_clamp": None,
+    "c_dim": 25,
+    "img_resolution": 128,
+    "img_channels": 3,
+}
+"""The bundled offline model, sized for CPUs: z is a synthetic head's 97 parameters (normalised), tri-planes
+stay 256 (what TriPlaneNet's encoders expect) with 16-128 backbone channels, 32 px neural rendering with
+24 + 24 depth samples and 2X super-resolution to a 128 px image. The mapping is not conditioned on the
+camera (one tri-plane per head, rendered from every view)."""
+
+CONFIGS = {"ffhq512-128": (FFHQ_512_128, 128), "ffhq512-64": (FFHQ_512_128, 64), "bundled": (BUNDLED, 32)}
 
 
 def get(name: str) -> tuple[dict, int]:

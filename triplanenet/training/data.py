@@ -1,0 +1,184 @@
+"""Training data: EG3D-style folders, synthetic heads, deterministic batches and augmentations.
+
+A *source* has ``len(source)`` and ``source.batch(indices) -> dict`` with at least
+``image`` [B,3,H,W] in [-1, 1] and ``camera`` [B,25] (synthetic heads add
+``mask``, ``depth`` [B,1,H,W] and ``params`` [B,97]). Batches are chosen by
+:func:`batch_indices` from ``(seed, step, rank)`` alone, so a resumed or
+distributed run draws exactly the batches an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..synthetic import SyntheticHeads
+from ..synthetic.dataset import item_seed
+
+Batch = dict[str, torch.Tensor]
+
+
+class Source(Protocol):
+    """Anything that turns item indices into a batch dict."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: list[int]) -> Batch: ...
+
+
+class FolderDataset:
+    """The folder ``triplanenet align PHOTOS --dataset DIR`` writes: crops + ``dataset.json``.
+
+    ``dataset.json`` is ``{"labels": [[file, camera25], ...]}`` (EG3D's format, files
+    relative to the folder). Images are resized to ``resolution`` (default: as stored).
+    """
+
+    def __init__(self, root: str | Path, resolution: int | None = None) -> None:
+        self.root = Path(root)
+        labels = json.loads((self.root / "dataset.json").read_text())["labels"]
+        if not labels:
+            raise ValueError(f"{self.root / 'dataset.json'} lists no images")
+        self.files = [str(name) for name, _ in labels]
+        self.cameras = torch.tensor([camera for _, camera in labels], dtype=torch.float32).reshape(-1, 25)
+        self.resolution = resolution
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def image(self, index: int) -> torch.Tensor:
+        """Image ``index`` as [3,R,R] in [-1, 1]."""
+        with Image.open(self.root / self.files[index]) as im:
+            im = im.convert("RGB")
+            if self.resolution and im.size != (self.resolution, self.resolution):
+                im = im.resize((self.resolution, self.resolution), Image.Resampling.LANCZOS)
+            array = np.asarray(im, dtype=np.float32)
+        return torch.from_numpy(array).permute(2, 0, 1) / 127.5 - 1
+
+    def batch(self, indices: list[int]) -> Batch:
+        """``image`` [B,3,R,R], ``camera`` [B,25]."""
+        return {"image": torch.stack([self.image(i) for i in indices]), "camera": self.cameras[indices]}
+
+
+class SyntheticSource:
+    """Procedural heads (:class:`~triplanenet.synthetic.SyntheticHeads`) as a source, with their ground truth."""
+
+    def __init__(self, length: int, resolution: int = 128, seed: int = 0, shadows: bool = True) -> None:
+        self.heads = SyntheticHeads(length, resolution, seed, shadows=shadows)
+
+    def __len__(self) -> int:
+        return len(self.heads)
+
+    def batch(self, indices: list[int]) -> Batch:
+        """``image`` [B,3,R,R], ``camera`` [B,25], ``depth`` / ``mask`` [B,1,R,R], ``params`` [B,97]."""
+        out = self.heads.render(list(indices))
+        return {key: out[key] for key in ("image", "camera", "depth", "mask", "params")}
+
+
+def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """A CPU generator determined by ``(seed, step, rank)`` only."""
+    return torch.Generator().manual_seed(item_seed(seed * 1_000_003 + rank, step))
+
+
+def batch_indices(length: int, batch: int, seed: int, step: int, rank: int = 0, world: int = 1) -> list[int]:
+    """The ``batch`` item indices of ``rank`` at ``step``: one global draw of ``batch * world`` items, split by rank."""
+    everything = torch.randint(length, (batch * world,), generator=step_generator(seed, step))
+    return everything[rank * batch:(rank + 1) * batch].tolist()
+
+
+@dataclass
+class AugmentConfig:
+    """Augmentations that make synthetic or small data look more like real photos (each with a probability)."""
+
+    color_p: float = 0.5
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.3
+    blur_p: float = 0.2
+    blur_sigma: float = 1.5
+    noise_p: float = 0.2
+    noise_std: float = 0.04
+    background_p: float = 0.5
+
+
+def augment(batch: Batch, config: AugmentConfig, generator: torch.Generator) -> Batch:
+    """Augment ``batch["image"]`` [B,3,H,W] in [-1, 1] per image; other entries are kept.
+
+    Random backgrounds need ``batch["mask"]`` [B,1,H,W] (synthetic heads); the
+    geometry (camera, depth, mask) is never changed.
+    """
+    image = (batch["image"] + 1) / 2
+    if "mask" in batch:
+        image = random_background(image, batch["mask"], config.background_p, generator)
+    image = color_jitter(image, config, generator)
+    image = random_blur(image, config.blur_p, config.blur_sigma, generator)
+    image = random_noise(image, config.noise_p, config.noise_std, generator)
+    return {**batch, "image": image.clamp(0, 1) * 2 - 1}
+
+
+def _chosen(n: int, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Which of ``n`` images [n,1,1,1] (0/1 floats) an augmentation with probability ``p`` applies to."""
+    return (torch.rand(n, generator=generator) < p).float().view(n, 1, 1, 1)
+
+
+def _uniform(n: int, spread: float, generator: torch.Generator) -> torch.Tensor:
+    """Factors [n,1,1,1] uniform in ``[1 - spread, 1 + spread]``."""
+    return (1 + spread * (2 * torch.rand(n, generator=generator) - 1)).view(n, 1, 1, 1)
+
+
+def color_jitter(image: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+    """Brightness, contrast and saturation jitter of images [B,3,H,W] in [0, 1]."""
+    n = len(image)
+    apply = _chosen(n, config.color_p, generator)
+    gray = image.mean(dim=1, keepdim=True)
+    jittered = gray + (image - gray) * _uniform(n, config.saturation, generator)
+    mean = jittered.mean(dim=(1, 2, 3), keepdim=True)
+    jittered = mean + (jittered - mean) * _uniform(n, config.contrast, generator)
+    jittered = jittered * _uniform(n, config.brightness, generator)
+    return apply * jittered + (1 - apply) * image
+
+
+def gaussian_blur(image: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Blur images [B,C,H,W] with per-image Gaussian ``sigma`` [B] (pixels), separably, reflect padding."""
+    radius = max(1, math.ceil(3 * float(sigma.max())))
+    offsets = torch.arange(-radius, radius + 1, dtype=image.dtype)
+    kernels = torch.exp(-0.5 * (offsets[None] / sigma[:, None].clamp(min=1e-3)) ** 2)
+    kernels = kernels / kernels.sum(dim=1, keepdim=True)
+    b, c, h, w = image.shape
+    x = F.pad(image.reshape(1, b * c, h, w), (radius, radius, radius, radius), mode="reflect")
+    weight = kernels.repeat_interleave(c, dim=0)
+    x = F.conv2d(x, weight.view(b * c, 1, 1, -1), groups=b * c)
+    x = F.conv2d(x, weight.view(b * c, 1, -1, 1), groups=b * c)
+    return x.reshape(b, c, h, w)
+
+
+def random_blur(image: torch.Tensor, p: float, max_sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian blur with sigma in ``[0.3, max_sigma]`` on a fraction ``p`` of images [B,3,H,W]."""
+    apply = _chosen(len(image), p, generator)
+    sigma = 0.3 + (max_sigma - 0.3) * torch.rand(len(image), generator=generator)
+    return apply * gaussian_blur(image, sigma) + (1 - apply) * image
+
+
+def random_noise(image: torch.Tensor, p: float, std: float, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian pixel noise (std up to ``std``) on a fraction ``p`` of images [B,3,H,W]."""
+    apply = _chosen(len(image), p, generator)
+    scale = std * torch.rand(len(image), generator=generator).view(-1, 1, 1, 1)
+    return image + apply * scale * torch.randn(image.shape, generator=generator)
+
+
+def random_background(image: torch.Tensor, mask: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Replace the background (``1 - mask`` [B,1,H,W]) of a fraction ``p`` of images [B,3,H,W] by a random
+    vertical two-colour gradient."""
+    n, _, h, _ = image.shape
+    apply = _chosen(n, p, generator)
+    top, bottom = torch.rand(2, n, 3, 1, 1, generator=generator)
+    t = torch.linspace(0, 1, h).view(1, 1, h, 1)
+    backdrop = top + (bottom - top) * t
+    replaced = mask * image + (1 - mask) * backdrop
+    return apply * replaced + (1 - apply) * image

@@ -1,0 +1,135 @@
+"""``triplanenet train-encoder``: train TriPlaneNet's pSp encoder (stage 1) or tri-plane branch (stage 2).
+
+Examples::
+
+    triplanenet train-encoder --data synthetic --generator G.pkl --stage 1 --steps 20000 --out runs/s1
+    triplanenet train-encoder --data faces/ --init runs/s1 --stage 2 --steps 50000 --out runs/s2 \\
+        --lpips-weights weights/ --id-weights weights/model_ir_se50.pth
+    torchrun --nproc_per_node 4 -m triplanenet.cli train-encoder ... --device cuda
+
+``--data`` is a folder written by ``triplanenet align PHOTOS --dataset DIR`` or
+``synthetic``. Stage 2 starts from a stage-1 result (``--init``: a trained
+folder or a published ``.pth``). The output folder holds ``checkpoint.pt``
+(``--resume`` continues from it) and, at the end, the inverter in our format
+(``triplanenet.load_inverter(OUT)``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..models.triplanenet import TriPlaneNet
+    from .data import Source
+    from .encoder_trainer import EncoderTrainConfig
+    from .loop import LoopConfig
+    from .losses import LPIPS, IdentityLoss
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="dataset folder (dataset.json + crops) or 'synthetic'")
+    parser.add_argument("--generator", help="EG3D checkpoint to invert (any format load_generator reads)")
+    parser.add_argument("--init", help="start from this inverter (folder or .pth); required for --stage 2")
+    parser.add_argument("--stage", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--version", type=int, choices=(1, 2), default=2, help="TriPlaneNet version (new models)")
+    parser.add_argument("--pixelshuffle", action="store_true", help="v2 decoder variant with PixelShuffle")
+    parser.add_argument("--steps", type=int, required=True, help="total steps (a resumed run stops there too)")
+    parser.add_argument("--out", required=True, help="output folder: checkpoint.pt and the trained inverter")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--batch", type=int, default=2, help="images per step and per process")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--optimizer", choices=("adam", "adamw", "radam", "ranger"), default="ranger",
+                        help="ranger (RAdam + Lookahead) is what TriPlaneNet trained with")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-every", type=int, default=500)
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument("--lpips-net", choices=("alex", "vgg"), default="alex")
+    parser.add_argument("--lpips-weights", help="LPIPS linear weights (alex.pth / vgg.pth) or their folder")
+    parser.add_argument("--lpips-backbone", help="torchvision feature weights or their folder "
+                                                 "(default: the torch hub cache)")
+    parser.add_argument("--id-weights", help="model_ir_se50.pth or its folder")
+    parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    parser.add_argument("--synthetic-length", type=int, default=100_000, help="with --data synthetic")
+    parser.add_argument("--synthetic-resolution", type=int, default=256, help="with --data synthetic")
+    parser.add_argument("--neural-rendering-resolution", type=int, help="override the generator's")
+    parser.add_argument("--psp-kwargs", type=json.loads, default={}, help="JSON: pSp sizes (new models)")
+    parser.add_argument("--triplane-kwargs", type=json.loads, default={}, help="JSON: tri-plane encoder sizes")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models.triplanenet import TriPlaneNet
+    from .encoder_trainer import EncoderTask, EncoderTrainConfig
+    from .loop import CHECKPOINT_NAME, LoopConfig, load_checkpoint, resolve_device, shutdown_distributed, train
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = Path(args.out)
+    if args.resume:
+        saved = load_checkpoint(out / CHECKPOINT_NAME)
+        loop = LoopConfig(**{**saved["loop"], "steps": args.steps})
+        config = EncoderTrainConfig.from_dict(saved["task"]["encoder"])
+        model = TriPlaneNet.from_config(saved["task"]["model"])
+    else:
+        loop, config, model = _loop_config(args), _encoder_config(args), build_model(args)
+    if args.neural_rendering_resolution:
+        model.decoder.neural_rendering_resolution = args.neural_rendering_resolution
+    task = EncoderTask(model, build_source(args), config, *build_losses(args))
+    try:
+        train(task, loop, out, resume=args.resume, device=resolve_device(args.device))
+    finally:
+        shutdown_distributed()
+    return 0
+
+
+def _loop_config(args: argparse.Namespace) -> LoopConfig:
+    from .loop import LoopConfig
+
+    return LoopConfig(steps=args.steps, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
+                      save_every=args.save_every, log_every=args.log_every)
+
+
+def _encoder_config(args: argparse.Namespace) -> EncoderTrainConfig:
+    from .encoder_trainer import EncoderTrainConfig
+
+    return EncoderTrainConfig(stage=args.stage, batch=args.batch, seed=args.seed,
+                              augment=None if args.no_augment else EncoderTrainConfig().augment)
+
+
+def build_model(args: argparse.Namespace) -> TriPlaneNet:
+    """A new TriPlaneNet on ``--generator`` (encoders initialised from ``--seed``), or the inverter ``--init``
+    (trained depth samples kept)."""
+    import torch
+
+    from ..checkpoints import load_generator
+    from ..models.triplanenet import TriPlaneNet, load_inverter
+
+    if args.init:
+        return load_inverter(args.init, double_depth_samples=False)
+    if args.stage == 2:
+        raise SystemExit("error: --stage 2 needs --init (the stage-1 result)")
+    if not args.generator:
+        raise SystemExit("error: give --generator (or --init)")
+    generator = load_generator(args.generator)
+    torch.manual_seed(args.seed)
+    model = TriPlaneNet(args.version, args.pixelshuffle, generator.get_config(), n_styles=generator.num_ws,
+                        psp_kwargs=args.psp_kwargs, triplane_kwargs=args.triplane_kwargs)
+    model.decoder.load_state_dict(generator.state_dict())
+    return model
+
+
+def build_source(args: argparse.Namespace) -> Source:
+    from .data import FolderDataset, SyntheticSource
+
+    if args.data == "synthetic":
+        return SyntheticSource(args.synthetic_length, args.synthetic_resolution, args.seed)
+    return FolderDataset(args.data)
+
+
+def build_losses(args: argparse.Namespace) -> tuple[LPIPS | None, IdentityLoss | None]:
+    """``(lpips, identity)``: each ``None`` (with a logged notice) when its weights are absent."""
+    from .losses import load_identity, load_lpips
+
+    return load_lpips(args.lpips_net, args.lpips_weights, args.lpips_backbone), load_identity(args.id_weights)

@@ -1,0 +1,171 @@
+"""Training TriPlaneNet's encoders, in the paper's two stages.
+
+With x the input resized to 256 and c its camera:
+
+* stage 1 trains ``psp_encoder`` alone (generator frozen): the render ``y`` of
+  ``planes(psp(x) + latent_avg)`` at c should match x (L2, LPIPS, identity);
+* stage 2 freezes pSp, computes the codes and initial tri-planes without
+  gradients (detached), and trains ``triplanenet_encoder``: the render of the
+  refined tri-planes at c should match x (smooth L1, LPIPS, identity).
+
+v2 adds mirror terms in both stages: the planes rendered at
+``cameras.mirror(c)`` should match ``flip(x)`` (faces are probably symmetric),
+with the same losses scaled by ``weights.mirror``. The default weights are the
+official training options' (L2/smooth-L1 1, LPIPS 0.8, identity 0.1, mirror 0.1).
+LPIPS and identity terms are left out when their networks are not given.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import cameras
+from ..inversion import resize_images
+from ..models.triplanenet import PLANE_RESOLUTION, TriPlaneNet
+from .data import AugmentConfig, Batch, Source, augment, batch_indices, step_generator
+from .losses import LPIPS, IdentityLoss, l2_loss, smooth_l1_loss
+
+AUGMENT_STREAM = 1 << 20
+"""Rank offset of the augmentation generator, so it never coincides with the batch generator."""
+
+
+@dataclass
+class EncoderLossWeights:
+    """Loss multipliers per branch (``psp``: stage 1, ``triplane``: stage 2); ``mirror`` scales v2's mirror terms."""
+
+    l2_psp: float = 1.0
+    lpips_psp: float = 0.8
+    id_psp: float = 0.1
+    l1_triplane: float = 1.0
+    lpips_triplane: float = 0.8
+    id_triplane: float = 0.1
+    mirror: float = 0.1
+
+
+@dataclass
+class EncoderTrainConfig:
+    """What stage to train and how (saved with checkpoints)."""
+
+    stage: int = 1
+    batch: int = 2
+    loss_resolution: int = PLANE_RESOLUTION
+    deterministic_render: bool = False
+    augment: AugmentConfig | None = field(default_factory=AugmentConfig)
+    weights: EncoderLossWeights = field(default_factory=EncoderLossWeights)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.stage not in (1, 2):
+            raise ValueError(f"stage must be 1 or 2, got {self.stage!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EncoderTrainConfig":
+        augment_data = data.get("augment")
+        return cls(**{**data, "augment": AugmentConfig(**augment_data) if augment_data else None,
+                      "weights": EncoderLossWeights(**data.get("weights", {}))})
+
+
+@dataclass
+class Outputs:
+    """Renders of one training forward pass: ``image`` [N,3,256,256] at c and ``mirror`` at mirror(c) (v2)."""
+
+    image: torch.Tensor
+    mirror: torch.Tensor | None
+    codes: torch.Tensor
+
+
+class EncoderTask:
+    """Stage 1 or 2 of TriPlaneNet training on ``source`` (a :class:`~.loop.Task`)."""
+
+    def __init__(self, model: TriPlaneNet, source: Source, config: EncoderTrainConfig,
+                 lpips: LPIPS | None = None, identity: IdentityLoss | None = None) -> None:
+        self.model, self.source, self.config = model, source, config
+        self.lpips, self.identity = lpips, identity
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.latent_avg.device
+
+    def trainable(self) -> torch.nn.Module:
+        return self.model.psp_encoder if self.config.stage == 1 else self.model.triplanenet_encoder
+
+    def prepare(self) -> None:
+        """Everything frozen and in eval mode except the trained encoder; loss networks follow the device."""
+        self.model.eval().requires_grad_(False)
+        self.trainable().train().requires_grad_(True)
+        for module in (self.lpips, self.identity):
+            if module is not None:
+                module.to(self.device)
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> Batch:
+        """This rank's (augmented) batch at ``step``, on the model's device."""
+        indices = batch_indices(len(self.source), self.config.batch, self.config.seed, step, rank, world)
+        data = self.source.batch(indices)
+        if self.config.augment is not None:
+            data = augment(data, self.config.augment, step_generator(self.config.seed, step, AUGMENT_STREAM + rank))
+        return {key: value.to(self.device) for key, value in data.items()}
+
+    def forward(self, x: torch.Tensor, camera: torch.Tensor) -> Outputs:
+        """Renders of the trained branch for inputs ``x`` [N,3,256,256] and cameras [N,25]."""
+        deterministic = self.config.deterministic_render
+        if self.config.stage == 1:
+            codes = self.model.encode(x)
+            planes = self.model.decoder.planes(codes)
+        else:
+            with torch.no_grad():
+                codes = self.model.encode(x)
+                planes_initial = self.model.decoder.planes(codes)
+            planes = self.refine(x, codes, planes_initial, camera)
+        image = self.model.render_small(codes, planes, camera, deterministic)
+        mirror = (self.model.render_small(codes, planes, cameras.mirror(camera), deterministic)
+                  if self.model.version == 2 else None)
+        return Outputs(image, mirror, codes)
+
+    def refine(self, x: torch.Tensor, codes: torch.Tensor, planes_initial: torch.Tensor,
+               camera: torch.Tensor) -> torch.Tensor:
+        """The tri-plane branch's planes [N,3,32,256,256] (v1: offsets added, v2: full planes)."""
+        deterministic = self.config.deterministic_render
+        if self.model.version == 1:
+            return self.model.refine_v1(x, codes, planes_initial, camera, cttr=False, deterministic=deterministic)
+        return self.model.refine_v2(x, codes, planes_initial, camera, deterministic=deterministic)
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Weighted sum of the branch's terms for ``batch`` (image [N,3,H,W], camera [N,25]); logs every term."""
+        x = resize_images(batch["image"], PLANE_RESOLUTION)
+        out = self.forward(x, batch["camera"])
+        terms = self.terms(out.image, x, "")
+        if out.mirror is not None:
+            terms.update(self.terms(out.mirror, x.flip(-1), "mirror_"))
+        total = sum(weight * value for weight, value in terms.values())
+        logs = {name: float(value.detach()) for name, (_, value) in terms.items()}
+        return total, {"loss": float(total.detach()), **logs}
+
+    def terms(self, prediction: torch.Tensor, target: torch.Tensor,
+              prefix: str) -> dict[str, tuple[float, torch.Tensor]]:
+        """Named ``(weight, value)`` loss terms of images [N,3,256,256] (mirror terms scaled by ``weights.mirror``)."""
+        w = self.config.weights
+        scale = w.mirror if prefix else 1.0
+        size = self.config.loss_resolution
+        prediction, target = resize_images(prediction, size), resize_images(target, size)
+        if self.config.stage == 1:
+            named: dict[str, tuple[float, Callable]] = {"l2": (w.l2_psp, l2_loss)}
+            lpips_weight, id_weight = w.lpips_psp, w.id_psp
+        else:
+            named = {"smooth_l1": (w.l1_triplane, smooth_l1_loss)}
+            lpips_weight, id_weight = w.lpips_triplane, w.id_triplane
+        if self.lpips is not None:
+            named["lpips"] = (lpips_weight, lambda a, b: self.lpips(a, b).mean())
+        if self.identity is not None:
+            named["id"] = (id_weight, self.identity)
+        return {prefix + name: (scale * weight, fn(prediction, target)) for name, (weight, fn) in named.items()}
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"encoder": asdict(self.config), "model": self.model.get_config()}
+
+    def finish(self, out_dir: Path) -> None:
+        """Save the inverter with ``save_pretrained`` (``load_inverter(out_dir)`` reads it)."""
+        self.model.save_pretrained(out_dir)

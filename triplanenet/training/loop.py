@@ -1,0 +1,311 @@
+"""The shared training loop: optimiser, checkpoints and resume, progress line, data parallelism.
+
+A :class:`Task` owns the model and knows its loss; :func:`train` runs it. A
+checkpoint (``checkpoint.pt`` in the output folder) holds the model and optimiser
+states, the step, the random generator states and the configuration, so a
+resumed run continues bit-identically (batches come from ``(seed, step, rank)``,
+see :mod:`.data`).
+
+Launched by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the loop is data
+parallel like DDP: every rank starts from rank 0's weights, gradients are
+averaged with ``all_reduce`` after each backward pass and buffers (BatchNorm
+statistics) are taken from rank 0, so all ranks keep identical weights. The
+backend is gloo on CPU and nccl on CUDA.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .data import Batch
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+OPTIMIZERS = ("adam", "adamw", "radam", "ranger")
+
+
+@dataclass
+class LoopConfig:
+    """How long and how to optimise: ``steps`` in total (a resumed run stops there too)."""
+
+    steps: int = 1000
+    lr: float = 1e-4
+    optimizer: str = "adam"
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    seed: int = 0
+    save_every: int = 500
+    log_every: int = 10
+    grad_clip: float = 0.0
+
+
+class Task(Protocol):
+    """What :func:`train` needs from a training task."""
+
+    model: nn.Module
+
+    def trainable(self) -> nn.Module:
+        """The submodule whose parameters are optimised (set to train mode by :meth:`prepare`)."""
+
+    def prepare(self) -> None:
+        """Put every submodule in the mode training needs."""
+
+    def batch(self, step: int, rank: int, world: int) -> Batch:
+        """This rank's batch at ``step``."""
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The scalar loss to minimise and named values to log."""
+
+    def config_dict(self) -> dict[str, Any]:
+        """The task's configuration (saved with checkpoints)."""
+
+    def finish(self, out_dir: Path) -> None:
+        """Save the final model (rank 0 only)."""
+
+
+@dataclass
+class Distributed:
+    """This process's place in a data-parallel run (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> Distributed:
+    """Join the process group ``torchrun`` describes in the environment (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group, if this process joined one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``--device``: ``cpu``, ``cuda``, ``cuda:N``; default CUDA when available. Under torchrun, ``cuda`` means
+    the rank's local GPU."""
+    if name is None:
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+class Ranger(torch.optim.RAdam):
+    """RAdam with Lookahead, the Ranger optimiser TriPlaneNet trained with.
+
+    Every ``k`` steps the slow weights move ``alpha`` of the way to the fast
+    (RAdam) weights and the fast weights restart from them. Slow weights live in
+    the optimiser state and the Lookahead counter in the parameter groups, so
+    ``state_dict()`` captures everything a resumed run needs.
+    """
+
+    def __init__(self, params: list[nn.Parameter], lr: float, betas: tuple[float, float] = (0.95, 0.999),
+                 weight_decay: float = 0.0, k: int = 6, alpha: float = 0.5) -> None:
+        super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay)
+        for group in self.param_groups:
+            group.update(lookahead_k=k, lookahead_alpha=alpha, lookahead_step=0)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        starts = {p: p.detach().clone() for group in self.param_groups for p in group["params"]
+                  if p.grad is not None and "slow" not in self.state[p]}
+        loss = super().step(closure)
+        for p, start in starts.items():
+            self.state[p]["slow"] = start
+        for group in self.param_groups:
+            group["lookahead_step"] += 1
+            if group["lookahead_step"] % group["lookahead_k"]:
+                continue
+            for p in group["params"]:
+                if "slow" in self.state[p]:
+                    slow = self.state[p]["slow"]
+                    slow.add_(p - slow, alpha=group["lookahead_alpha"])
+                    p.copy_(slow)
+        return loss
+
+
+def make_optimizer(params: list[nn.Parameter], config: LoopConfig) -> torch.optim.Optimizer:
+    """Adam, AdamW, RAdam or Ranger (RAdam + Lookahead, what TriPlaneNet trained with)."""
+    kwargs = {"lr": config.lr, "betas": tuple(config.betas), "weight_decay": config.weight_decay}
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, **kwargs)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, **kwargs)
+    if config.optimizer == "radam":
+        return torch.optim.RAdam(params, **kwargs)
+    if config.optimizer == "ranger":
+        return Ranger(params, **kwargs)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}")
+
+
+def broadcast_state(module: nn.Module, buffers_only: bool = False) -> None:
+    """Copy rank 0's buffers (and parameters unless ``buffers_only``) to every rank, in place."""
+    tensors = list(module.buffers()) if buffers_only else [*module.parameters(), *module.buffers()]
+    with torch.no_grad():
+        for tensor in tensors:
+            dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(params: list[nn.Parameter], world: int) -> None:
+    """Average gradients over ranks (parameters without a gradient count as zero)."""
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad /= world
+
+
+def rng_state() -> dict[str, Any]:
+    """The global CPU (and CUDA) random generator states."""
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, task: Task, optimizer: torch.optim.Optimizer, step: int,
+                    config: LoopConfig) -> None:
+    """Write the model, optimiser, step, RNG states and configs to ``path`` atomically."""
+    state = {"model": {k: v.detach().cpu() for k, v in task.model.state_dict().items()},
+             "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(),
+             "loop": asdict(config), "task": task.config_dict()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`save_checkpoint`, read with ``weights_only=True``."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class Progress:
+    """A one-line progress report on stderr: step, mean losses since the last report, speed, ETA."""
+
+    def __init__(self, total: int, start: int, every: int, enabled: bool) -> None:
+        self.total, self.every, self.enabled = total, max(1, every), enabled
+        self.start_step, self.start_time = start, time.perf_counter()
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def update(self, step: int, logs: dict[str, float]) -> None:
+        """Record the logs of finished step ``step`` (1-based count) and print every ``every`` steps."""
+        for key, value in logs.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.count += 1
+        if self.enabled and (step % self.every == 0 or step == self.total):
+            self.print(step)
+
+    def print(self, step: int) -> None:
+        elapsed = time.perf_counter() - self.start_time
+        per_step = elapsed / max(1, step - self.start_step)
+        means = " ".join(f"{k} {v / self.count:.4f}" for k, v in self.sums.items())
+        eta = per_step * (self.total - step)
+        end = "\n" if step == self.total else ""
+        sys.stderr.write(f"\rstep {step}/{self.total} {means} | {per_step:.2f} s/step, eta {eta / 60:.1f} min{end}")
+        sys.stderr.flush()
+        self.sums, self.count = {}, 0
+
+
+def train(task: Task, config: LoopConfig, out_dir: str | Path, resume: bool = False,
+          device: torch.device | None = None) -> dict[str, float]:
+    """Optimise ``task`` for ``config.steps`` steps in total, checkpointing to ``out_dir``; the last step's logs.
+
+    With ``resume`` the run continues from ``out_dir/checkpoint.pt`` (model,
+    optimiser, step and RNG states). Rank 0 writes checkpoints and calls
+    ``task.finish(out_dir)`` at the end.
+    """
+    out_dir, device = Path(out_dir), device or torch.device("cpu")
+    ddp = init_distributed(device)
+    task.model.to(device)
+    task.prepare()
+    params = [p for p in task.trainable().parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, config)
+    step = _start(task, optimizer, config, out_dir / CHECKPOINT_NAME, resume, ddp)
+    progress = Progress(config.steps, step, config.log_every, ddp.main)
+    logs: dict[str, float] = {}
+    while step < config.steps:
+        logs = train_step(task, optimizer, params, step, ddp, config.grad_clip)
+        step += 1
+        progress.update(step, logs)
+        if step % config.save_every == 0 or step == config.steps:
+            _save(task, optimizer, step, config, out_dir, ddp)
+    if ddp.main:
+        task.finish(out_dir)
+    return logs
+
+
+def train_step(task: Task, optimizer: torch.optim.Optimizer, params: list[nn.Parameter], step: int,
+               ddp: Distributed, grad_clip: float = 0.0) -> dict[str, float]:
+    """One optimisation step on this rank's batch; gradients averaged over ranks."""
+    batch = task.batch(step, ddp.rank, ddp.world)
+    optimizer.zero_grad(set_to_none=True)
+    loss, logs = task.loss(batch)
+    loss.backward()
+    if ddp.world > 1:
+        average_gradients(params, ddp.world)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    if ddp.world > 1:
+        broadcast_state(task.trainable(), buffers_only=True)
+    return logs
+
+
+def _start(task: Task, optimizer: torch.optim.Optimizer, config: LoopConfig, path: Path, resume: bool,
+           ddp: Distributed) -> int:
+    """Seed, optionally resume, and synchronise ranks; the step to start at."""
+    torch.manual_seed(config.seed + ddp.rank)
+    step = 0
+    if resume:
+        if not path.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+        state = load_checkpoint(path)
+        task.model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        if ddp.world == 1:
+            set_rng_state(state["rng"])
+        log.info("resumed from %s at step %d", path, step)
+    if ddp.world > 1:
+        broadcast_state(task.model)
+        torch.manual_seed(config.seed + ddp.rank + 7919 * step)
+    return step
+
+
+def _save(task: Task, optimizer: torch.optim.Optimizer, step: int, config: LoopConfig, out_dir: Path,
+          ddp: Distributed) -> None:
+    if ddp.main:
+        save_checkpoint(out_dir / CHECKPOINT_NAME, task, optimizer, step, config)
+    if ddp.world > 1:
+        dist.barrier()
