@@ -148,6 +148,14 @@ def test_cli_trains_resumes_and_saves_a_loadable_inverter(parity_dir, tmp_path, 
     assert torch.load(out / CHECKPOINT_NAME, weights_only=True)["step"] == 2
     inverter = load_inverter(out)
     assert inverter.version == 2 and inverter.psp_kwargs["input_size"] == 32
+    v1_args = [a for a in args if a not in ("--generator", str(parity_dir / "eg3d_tiny_snapshot.pkl"))]
+    v1_args[v1_args.index("--stage") + 1] = "2"
+    v1_out = tmp_path / "v1"
+    v1_args[v1_args.index("--out") + 1] = str(v1_out)
+    assert cli_main([*v1_args, "--init", str(out), "--version", "1", "--steps", "1"]) == 0
+    v1 = load_inverter(v1_out)
+    assert v1.version == 1
+    assert torch.equal(v1.psp_encoder.input_layer[0].weight, inverter.psp_encoder.input_layer[0].weight)
 
 
 def ranger_run(steps: int, start: int = 0, weights: dict | None = None, state: dict | None = None):
@@ -281,6 +289,14 @@ def test_folder_dataset_reads_the_align_format(tmp_path):
     assert torch.allclose(full.permute(1, 2, 0), torch.from_numpy(expected))
 
 
+def test_synthetic_backgrounds_are_the_renderers_grey(heads):
+    batch = heads.batch([0, 1])
+    outside = batch["mask"].expand_as(batch["image"]) == 0
+    assert outside.any() and torch.all(batch["image"][outside] == 0)
+    kept = SyntheticSource(2, 64, seed=3, background=None).batch([0, 1])["image"]
+    assert not torch.all(kept[outside] == 0)
+
+
 def test_batches_depend_on_seed_step_and_rank_only():
     assert batch_indices(100, 4, 0, 7) == batch_indices(100, 4, 0, 7)
     both = batch_indices(100, 8, 0, 7, rank=0, world=1)
@@ -297,6 +313,7 @@ def test_augmentations_change_images_but_keep_geometry(heads):
     assert out["image"].min() >= -1 and out["image"].max() <= 1
     for key in ("camera", "depth", "mask"):
         assert torch.equal(out[key], batch[key])
+    assert torch.equal(out["target"], batch["image"])
     background_only = augment(batch, AugmentConfig(color_p=0, blur_p=0, noise_p=0, background_p=1),
                               step_generator(0, 1))
     inside = batch["mask"].expand_as(batch["image"]) == 1

@@ -31,14 +31,18 @@ class Pretrained:
     def from_config(cls: type[T], config: dict[str, Any]) -> T:
         raise NotImplementedError
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if needed)."""
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if needed).
+
+        ``dtype`` (e.g. ``torch.float16``) stores floating-point tensors at that
+        precision, half the file for float16; loading casts them back to the
+        module's own dtype.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = {"class": type(self).__name__, "format_version": FORMAT_VERSION, **self.get_config()}
         (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2))
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
-        save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        save_tensors(self.state_dict(), directory / WEIGHTS_NAME, dtype)
         return directory
 
     @classmethod
@@ -51,6 +55,15 @@ class Pretrained:
         model = cls.from_config(config)
         model.load_state_dict(load_file(str(directory / WEIGHTS_NAME), device=str(device)))
         return model.to(device).eval()
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path, dtype: torch.dtype | None = None) -> None:
+    """Write ``tensors`` as safetensors, floating-point ones cast to ``dtype`` when given."""
+    def stored(t: torch.Tensor) -> torch.Tensor:
+        t = t.detach().to("cpu")
+        return (t.to(dtype) if dtype is not None and t.is_floating_point() else t).contiguous()
+
+    save_file({k: stored(v) for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:

@@ -16,8 +16,11 @@ ERROR_EXIT = 2
 
 
 def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True,
-                        help="the TriPlaneNet inverter: published .pth, a save_pretrained folder or a Hub id")
+    from ..bundled import CHECKPOINT_ENV, default_checkpoint
+
+    parser.add_argument("--checkpoint", default=default_checkpoint(),
+                        help="the TriPlaneNet inverter: published .pth, a save_pretrained folder, a Hub id, or "
+                             f"'bundled' / 'bundled-v1' (default: ${CHECKPOINT_ENV}, else 'bundled')")
 
 
 def add_inversion_arguments(parser: argparse.ArgumentParser) -> None:

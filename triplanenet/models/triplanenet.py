@@ -215,8 +215,13 @@ def load_inverter(source: str | os.PathLike, device: str | torch.device = "cpu",
     48 + 48): sharper geometry, about twice the rendering time. v1 loads
     strictly; v2, like the official loader, tolerates missing or unexpected
     keys, which are listed in a warning and in ``load_report``.
-    A saved folder keeps the depth samples it was saved with.
+    A saved folder keeps the depth samples it was saved with. ``'bundled'``
+    (or ``'bundled-v1'``) is the offline model in ``assets/`` (:mod:`triplanenet.bundled`).
     """
+    from ..bundled import NAMES, load_bundled
+
+    if str(source) in NAMES:
+        return load_bundled(NAMES[str(source)], device)
     path = resolve(source)
     if path.is_dir():
         return _from_folder(path).to(device).eval()

@@ -67,10 +67,17 @@ class FolderDataset:
 
 
 class SyntheticSource:
-    """Procedural heads (:class:`~triplanenet.synthetic.SyntheticHeads`) as a source, with their ground truth."""
+    """Procedural heads (:class:`~triplanenet.synthetic.SyntheticHeads`) as a source, with their ground truth.
 
-    def __init__(self, length: int, resolution: int = 128, seed: int = 0, shadows: bool = True) -> None:
+    ``background``: a grey level in [-1, 1] that replaces the procedural
+    background (0: what an EG3D renderer shows through empty space, and what the
+    bundled generator learned), or ``None`` to keep it.
+    """
+
+    def __init__(self, length: int, resolution: int = 128, seed: int = 0, shadows: bool = True,
+                 background: float | None = 0.0) -> None:
         self.heads = SyntheticHeads(length, resolution, seed, shadows=shadows)
+        self.background = background
 
     def __len__(self) -> int:
         return len(self.heads)
@@ -78,7 +85,14 @@ class SyntheticSource:
     def batch(self, indices: list[int]) -> Batch:
         """``image`` [B,3,R,R], ``camera`` [B,25], ``depth`` / ``mask`` [B,1,R,R], ``params`` [B,97]."""
         out = self.heads.render(list(indices))
+        if self.background is not None:
+            out["image"] = with_background(out["image"], out["mask"], self.background)
         return {key: out[key] for key in ("image", "camera", "depth", "mask", "params")}
+
+
+def with_background(image: torch.Tensor, mask: torch.Tensor, level: float) -> torch.Tensor:
+    """Images [B,3,H,W] with the background (``1 - mask`` [B,1,H,W]) replaced by the grey ``level``."""
+    return mask * image + (1 - mask) * level
 
 
 def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
@@ -108,10 +122,12 @@ class AugmentConfig:
 
 
 def augment(batch: Batch, config: AugmentConfig, generator: torch.Generator) -> Batch:
-    """Augment ``batch["image"]`` [B,3,H,W] in [-1, 1] per image; other entries are kept.
+    """Augment ``batch["image"]`` [B,3,H,W] in [-1, 1] per image; the clean image is kept as ``target``.
 
     Random backgrounds need ``batch["mask"]`` [B,1,H,W] (synthetic heads); the
-    geometry (camera, depth, mask) is never changed.
+    geometry (camera, depth, mask) is never changed. Training feeds the augmented
+    image to the encoders and compares renders with ``target``: the generator
+    cannot render noise, blur or a backdrop, and need not learn to.
     """
     image = (batch["image"] + 1) / 2
     if "mask" in batch:
@@ -119,7 +135,7 @@ def augment(batch: Batch, config: AugmentConfig, generator: torch.Generator) -> 
     image = color_jitter(image, config, generator)
     image = random_blur(image, config.blur_p, config.blur_sigma, generator)
     image = random_noise(image, config.noise_p, config.noise_std, generator)
-    return {**batch, "image": image.clamp(0, 1) * 2 - 1}
+    return {**batch, "image": image.clamp(0, 1) * 2 - 1, "target": batch["image"]}
 
 
 def _chosen(n: int, p: float, generator: torch.Generator) -> torch.Tensor:

@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generator", help="EG3D checkpoint to invert (any format load_generator reads)")
     parser.add_argument("--init", help="start from this inverter (folder or .pth); required for --stage 2")
     parser.add_argument("--stage", type=int, choices=(1, 2), default=1)
-    parser.add_argument("--version", type=int, choices=(1, 2), default=2, help="TriPlaneNet version (new models)")
+    parser.add_argument("--version", type=int, choices=(1, 2),
+                        help="TriPlaneNet version: of a new model (default 2) or, with --init, a fresh tri-plane "
+                             "branch of this version on the init's generator and pSp encoder")
     parser.add_argument("--pixelshuffle", action="store_true", help="v2 decoder variant with PixelShuffle")
     parser.add_argument("--steps", type=int, required=True, help="total steps (a resumed run stops there too)")
     parser.add_argument("--out", required=True, help="output folder: checkpoint.pt and the trained inverter")
@@ -100,21 +102,30 @@ def _encoder_config(args: argparse.Namespace) -> EncoderTrainConfig:
 
 def build_model(args: argparse.Namespace) -> TriPlaneNet:
     """A new TriPlaneNet on ``--generator`` (encoders initialised from ``--seed``), or the inverter ``--init``
-    (trained depth samples kept)."""
+    (trained depth samples kept; with another ``--version``, its tri-plane branch replaced by a fresh one)."""
     import torch
 
     from ..checkpoints import load_generator
     from ..models.triplanenet import TriPlaneNet, load_inverter
 
     if args.init:
-        return load_inverter(args.init, double_depth_samples=False)
+        model = load_inverter(args.init, double_depth_samples=False)
+        if args.version in (None, model.version):
+            return model
+        torch.manual_seed(args.seed)
+        switched = TriPlaneNet.from_config({**model.get_config(), "version": args.version,
+                                            "use_pixelshuffle": args.pixelshuffle,
+                                            "triplane_kwargs": args.triplane_kwargs or model.triplane_kwargs})
+        shared = {k: v for k, v in model.state_dict().items() if not k.startswith("triplanenet_encoder.")}
+        switched.load_state_dict({**switched.state_dict(), **shared}, strict=True)
+        return switched
     if args.stage == 2:
         raise SystemExit("error: --stage 2 needs --init (the stage-1 result)")
     if not args.generator:
         raise SystemExit("error: give --generator (or --init)")
     generator = load_generator(args.generator)
     torch.manual_seed(args.seed)
-    model = TriPlaneNet(args.version, args.pixelshuffle, generator.get_config(), n_styles=generator.num_ws,
+    model = TriPlaneNet(args.version or 2, args.pixelshuffle, generator.get_config(), n_styles=generator.num_ws,
                         psp_kwargs=args.psp_kwargs, triplane_kwargs=args.triplane_kwargs)
     model.decoder.load_state_dict(generator.state_dict())
     return model

@@ -4,6 +4,7 @@ With x the input resized to 256 and c its camera:
 
 * stage 1 trains ``psp_encoder`` alone (generator frozen): the render ``y`` of
   ``planes(psp(x) + latent_avg)`` at c should match x (L2, LPIPS, identity);
+  with augmentations, x is augmented and renders are compared with the clean image;
 * stage 2 freezes pSp, computes the codes and initial tri-planes without
   gradients (detached), and trains ``triplanenet_encoder``: the render of the
   refined tri-planes at c should match x (smooth L1, LPIPS, identity).
@@ -134,12 +135,14 @@ class EncoderTask:
         return self.model.refine_v2(x, codes, planes_initial, camera, deterministic=deterministic)
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """Weighted sum of the branch's terms for ``batch`` (image [N,3,H,W], camera [N,25]); logs every term."""
+        """Weighted sum of the branch's terms for ``batch`` (image [N,3,H,W], camera [N,25], optional clean
+        ``target`` [N,3,H,W] when the image is augmented); logs every term."""
         x = resize_images(batch["image"], PLANE_RESOLUTION)
+        target = resize_images(batch["target"], PLANE_RESOLUTION) if "target" in batch else x
         out = self.forward(x, batch["camera"])
-        terms = self.terms(out.image, x, "")
+        terms = self.terms(out.image, target, "")
         if out.mirror is not None:
-            terms.update(self.terms(out.mirror, x.flip(-1), "mirror_"))
+            terms.update(self.terms(out.mirror, target.flip(-1), "mirror_"))
         total = sum(weight * value for weight, value in terms.values())
         logs = {name: float(value.detach()) for name, (_, value) in terms.items()}
         return total, {"loss": float(total.detach()), **logs}

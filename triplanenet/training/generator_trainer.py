@@ -30,7 +30,7 @@ from .. import configs
 from ..inversion import resize_images
 from ..models.generator import TriPlaneGenerator
 from ..synthetic import SIZE, HeadParams, render, sample_cameras, sample_params
-from .data import Batch, step_generator
+from .data import Batch, step_generator, with_background
 from .losses import LPIPS
 
 NORMALIZATION_NAME = "head_params.json"
@@ -115,7 +115,7 @@ class GeneratorTask:
         out = render(per_view, camera, self.model.img_resolution, shadows=self.config.shadows)
         image = out["image"]
         if self.config.background is not None:
-            image = out["mask"] * image + (1 - out["mask"]) * self.config.background
+            image = with_background(image, out["mask"], self.config.background)
         data = {"params": params.to_tensor(), "camera": camera, "image": image, "depth": out["depth"],
                 "mask": out["mask"]}
         return {key: value.to(self.device) for key, value in data.items()}

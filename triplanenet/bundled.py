@@ -1,0 +1,114 @@
+"""The bundled offline model: a small EG3D trained on procedural heads, and TriPlaneNet v1/v2 trained on it.
+
+It lives in ``assets/bundled/`` (float16 safetensors, cast to float32 on load):
+
+* ``config.json`` + ``model.safetensors``: the v2 inverter (generator, pSp encoder,
+  v2 tri-plane network), a normal :meth:`TriPlaneNet.save_pretrained` folder;
+* ``v1_encoder.safetensors``: the v1 tri-plane network trained on the same
+  generator and pSp encoder (only its own weights, to keep the assets small);
+* ``head_params.json``: the normalisation that turns a synthetic head's
+  parameters into the generator's z (see :mod:`triplanenet.training.generator_trainer`).
+
+``load_bundled(version)`` assembles either inverter; the app and the command line
+use it when no other checkpoint is configured. The model knows synthetic heads,
+not photographs: real photos invert to its closest synthetic head.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from .checkpoints import CheckpointError
+from .models.triplanenet import TriPlaneNet
+from .pretrained import read_config, save_tensors
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "bundled"
+V1_ENCODER_NAME = "v1_encoder.safetensors"
+ENCODER_PREFIX = "triplanenet_encoder."
+NAMES = {"bundled": 2, "bundled-v2": 2, "bundled-v1": 1}
+"""Names that :func:`~triplanenet.load_inverter` accepts for the bundled model (and its version)."""
+CHECKPOINT_ENV = "TRIPLANENET_CHECKPOINT"
+"""Environment variable naming the inverter the app and the command line use by default."""
+
+
+def default_checkpoint() -> str:
+    """``$TRIPLANENET_CHECKPOINT`` when set (a path, a Hub id or a bundled name), else ``'bundled'``."""
+    return os.environ.get(CHECKPOINT_ENV) or "bundled"
+
+
+def available(directory: str | os.PathLike = BUNDLED_DIR) -> bool:
+    """Whether the bundled weights are present."""
+    return (Path(directory) / "model.safetensors").is_file()
+
+
+def load_bundled(version: int = 2, device: str | torch.device = "cpu",
+                 directory: str | os.PathLike = BUNDLED_DIR) -> TriPlaneNet:
+    """The bundled v2 (default) or v1 inverter, in eval mode, float32."""
+    directory = Path(directory)
+    if not available(directory):
+        raise CheckpointError(f"the bundled model is missing from {directory} (a broken checkout? "
+                              "git lfs is not needed: the files are plain git objects)")
+    model = TriPlaneNet.from_pretrained(directory)
+    if version == 1:
+        model = _with_v1_encoder(model, directory / V1_ENCODER_NAME)
+    elif version != 2:
+        raise ValueError(f"the bundled model has TriPlaneNet versions 1 and 2, not {version!r}")
+    return model.to(device).eval()
+
+
+def _with_v1_encoder(v2: TriPlaneNet, path: Path) -> TriPlaneNet:
+    """A v1 inverter sharing ``v2``'s generator and pSp encoder, with the tri-plane network from ``path``."""
+    v1 = TriPlaneNet.from_config({**v2.get_config(), "version": 1, "use_pixelshuffle": False})
+    shared = {k: v for k, v in v2.state_dict().items() if not k.startswith(ENCODER_PREFIX)}
+    encoder = {ENCODER_PREFIX + k: v for k, v in load_file(str(path)).items()}
+    v1.load_state_dict({**shared, **encoder}, strict=True)
+    return v1
+
+
+def save_bundled(v2: TriPlaneNet, v1: TriPlaneNet, directory: str | os.PathLike,
+                 head_params: str | os.PathLike | None = None, dtype: torch.dtype = torch.float16) -> Path:
+    """Write the bundled folder from trained v2 and v1 inverters that share generator and pSp encoder."""
+    if v2.version != 2 or v1.version != 1:
+        raise ValueError("save_bundled takes a v2 and a v1 inverter, in that order")
+    directory = v2.save_pretrained(directory, dtype=dtype)
+    save_tensors(v1.triplanenet_encoder.state_dict(), directory / V1_ENCODER_NAME, dtype)
+    if head_params is not None:
+        shutil.copy(head_params, directory / "head_params.json")
+    return directory
+
+
+def describe(directory: str | os.PathLike = BUNDLED_DIR) -> str:
+    """One line for people: what the bundled model is and how large."""
+    config = read_config(directory)
+    generator = config["generator"]["init_kwargs"]
+    return (f"bundled offline model: EG3D-style generator ({generator['img_resolution']} px images, "
+            f"{config['generator']['neural_rendering_resolution']} px neural rendering) trained on procedural "
+            "synthetic heads, with TriPlaneNet v1/v2 encoders; it has never seen a photograph")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m triplanenet.bundled V2_RUN V1_RUN GENERATOR_RUN OUT``: pack trained runs as the bundled model."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m triplanenet.bundled", description=main.__doc__)
+    parser.add_argument("v2", help="train-encoder output of the v2 tri-plane stage")
+    parser.add_argument("v1", help="train-encoder output of the v1 tri-plane stage (same pSp encoder)")
+    parser.add_argument("generator", help="train-generator output (for head_params.json)")
+    parser.add_argument("out", nargs="?", default=str(BUNDLED_DIR))
+    args = parser.parse_args(argv)
+    from .models.triplanenet import load_inverter
+
+    v2, v1 = load_inverter(args.v2), load_inverter(args.v1)
+    for key, value in v2.state_dict().items():
+        if not key.startswith(ENCODER_PREFIX) and not torch.equal(value, v1.state_dict()[key]):
+            parser.error(f"{args.v1} and {args.v2} differ outside the tri-plane branch ({key})")
+    print(save_bundled(v2, v1, args.out, Path(args.generator) / "head_params.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
