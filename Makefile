@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench bundled clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,15 +22,38 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml |
 
 setup: $(STAMP)
 
-test: setup
+# Debian's chromium for the app's browser test; without it (no root, no apt) that test is skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null; } || echo "chromium unavailable: the browser test will be skipped"
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 demo: setup
-	@test -f app.py || { echo "app.py is not built yet (the Gradio app issue); see README.md"; exit 1; }
 	$(BIN)/python app.py
 
 bench: setup
 	$(BIN)/python benchmarks/bench_generator.py
+
+# Retrain the bundled offline model from scratch into assets/bundled (about 2 hours on 2 CPU cores; see the
+# model card in README.md). Runs resume: interrupt and re-run to continue.
+RUNS ?= runs/bundled
+GENERATOR_STEPS ?= 1000
+PSP_STEPS ?= 400
+TRIPLANE_STEPS ?= 300
+ENCODER = $(BIN)/triplanenet train-encoder --data synthetic --synthetic-resolution 128 --batch 4 \
+	--optimizer ranger --lr 3e-4 --save-every 50
+bundled: setup
+	$(BIN)/triplanenet train-generator --steps $(GENERATOR_STEPS) --out $(RUNS)/generator --save-every 50 \
+		$$(test -f $(RUNS)/generator/checkpoint.pt && echo --resume)
+	$(ENCODER) --generator $(RUNS)/generator --sizes bundled --stage 1 --steps $(PSP_STEPS) --out $(RUNS)/psp \
+		$$(test -f $(RUNS)/psp/checkpoint.pt && echo --resume)
+	$(ENCODER) --init $(RUNS)/psp --version 2 --stage 2 --steps $(TRIPLANE_STEPS) --out $(RUNS)/v2 \
+		$$(test -f $(RUNS)/v2/checkpoint.pt && echo --resume)
+	$(ENCODER) --init $(RUNS)/psp --version 1 --stage 2 --steps $(TRIPLANE_STEPS) --out $(RUNS)/v1 \
+		$$(test -f $(RUNS)/v1/checkpoint.pt && echo --resume)
+	$(BIN)/python -m triplanenet.bundled $(RUNS)/v2 $(RUNS)/v1 $(RUNS)/generator assets/bundled
 
 clean:
 	rm -rf $(VENV) .pytest_cache

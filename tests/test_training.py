@@ -19,8 +19,9 @@ from PIL import Image
 import triplanenet
 from triplanenet import TriPlaneNet, cameras, load_inverter
 from triplanenet.cli import main as cli_main
+from triplanenet.rendering.ray_marcher import finish_rgb
 from triplanenet.training import losses
-from triplanenet.training.data import (AugmentConfig, FolderDataset, SyntheticSource, augment, batch_indices,
+from triplanenet.training.data import (EMPTY_SPACE, AugmentConfig, FolderDataset, SyntheticSource, augment, batch_indices,
                                        step_generator)
 from triplanenet.training.encoder_trainer import EncoderTask, EncoderTrainConfig
 from triplanenet.training.loop import (CHECKPOINT_NAME, Distributed, LoopConfig, Ranger, make_optimizer,
@@ -289,12 +290,14 @@ def test_folder_dataset_reads_the_align_format(tmp_path):
     assert torch.allclose(full.permute(1, 2, 0), torch.from_numpy(expected))
 
 
-def test_synthetic_backgrounds_are_the_renderers_grey(heads):
+def test_synthetic_backgrounds_are_what_the_renderer_shows_through_empty_space(heads):
     batch = heads.batch([0, 1])
     outside = batch["mask"].expand_as(batch["image"]) == 0
-    assert outside.any() and torch.all(batch["image"][outside] == 0)
+    assert outside.any() and torch.all(batch["image"][outside] == EMPTY_SPACE)
     kept = SyntheticSource(2, 64, seed=3, background=None).batch([0, 1])["image"]
-    assert not torch.all(kept[outside] == 0)
+    assert not torch.all(kept[outside] == EMPTY_SPACE)
+    nothing = torch.zeros(1, 4, 1)
+    assert torch.all(finish_rgb(torch.zeros(1, 4, 3), nothing, white_back=False) == EMPTY_SPACE)
 
 
 def test_batches_depend_on_seed_step_and_rank_only():

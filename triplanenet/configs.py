@@ -80,6 +80,16 @@ camera (one tri-plane per head, rendered from every view)."""
 
 CONFIGS = {"ffhq512-128": (FFHQ_512_128, 128), "ffhq512-64": (FFHQ_512_128, 64), "bundled": (BUNDLED, 32)}
 
+_BUNDLED_BODY = {"units": [1, 2, 2, 1], "channels": [32, 48, 64, 96]}
+ENCODER_SIZES = {
+    "bundled": {"psp_kwargs": {"input_size": 128, "coarse_ind": 14, "middle_ind": 14, **_BUNDLED_BODY},
+                "triplane_kwargs": {"decoder_channels": [64, 48, 32, 32], **_BUNDLED_BODY}},
+}
+"""TriPlaneNet encoder sizes for ``train-encoder --sizes NAME`` (published models: the classes' defaults).
+The bundled pSp sees the 128 px image through a 1/2/2/1-unit IR-SE backbone at 32-96 channels, every style
+from the coarsest (8x8) pyramid level; the tri-plane network has the same backbone and a 64-32 channel
+decoder."""
+
 
 def get(name: str) -> tuple[dict, int]:
     """A deep copy of a named config's ``init_kwargs`` and its neural rendering resolution."""

@@ -5,11 +5,11 @@ from its own generator stream (see :data:`EVALUATION_STREAM`), never from the
 streams training draws from. Its ground truth is rendered by
 :func:`triplanenet.synthetic.render` at the generator's image resolution ``R``,
 from an FFHQ-like camera (the input view) and from yaw ``+0.5`` and ``-0.5`` rad at
-pitch 0 (the novel views). Backgrounds: the generator renders empty space grey
-(0 in [-1, 1]); the bundled generator learned ground truth composited on that grey
+pitch 0 (the novel views). Backgrounds: the generator renders empty space black
+(-1 in [-1, 1]); the bundled generator learned ground truth composited on that black
 (:mod:`triplanenet.training.generator_trainer`), and its encoders learned to
 reconstruct clean synthetic heads on it (``SyntheticSource``). So every ground-truth
-image here is composited on grey with its mask, and the inverter gets that grey
+image here is composited on black with its mask, and the inverter gets that black
 input view too: a perfect inversion would score exactly. Each method inverts the input
 view (batch 1; the time of ``invert`` is the "seconds per image", after one
 untimed warm-up), and its tri-planes are rendered deterministically at all three
@@ -30,7 +30,7 @@ cameras. Metrics, per head:
 
 For a folder of real aligned photos (:func:`evaluate_photos`) only the same-view
 image metrics exist: the photo is the target, background included, which the
-generator can only show as grey where it has no density.
+generator can only show as black where it has no density.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ from .inversion import resize_images
 from .models.triplanenet import TriPlaneNet, load_inverter
 from .synthetic import HeadParams, render, sample_cameras, sample_params, sdf
 from .synthetic.dataset import item_seed
-from .training.data import FolderDataset, with_background
+from .training.data import EMPTY_SPACE as BACKGROUND, FolderDataset, with_background
 from .training.losses import BACKBONE_FILES, LIN_FILES, LPIPS, find_weights, load_lpips
 from .views import Scene
 
@@ -71,7 +71,6 @@ which the tests check.
 """
 SEED_LIMIT = 1 << 32
 NOVEL_YAWS = (0.5, -0.5)
-BACKGROUND = 0.0
 OPAQUE = 0.5
 INSIDE = 0.999
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
@@ -116,7 +115,7 @@ def evaluation_head(seed: int) -> tuple[HeadParams, torch.Tensor]:
 class GroundTruth:
     """Renders of one held-out head from its ``cameras`` [V,25] (input view first, then the novel views).
 
-    ``image`` [V,3,R,R] in [-1, 1] on grey, ``depth`` and ``mask`` [V,1,R,R].
+    ``image`` [V,3,R,R] in [-1, 1] on black, ``depth`` and ``mask`` [V,1,R,R].
     """
 
     seed: int
@@ -395,7 +394,7 @@ class Report:
         if self.data["kind"] == "synthetic":
             seeds = self.data["seeds"]
             what = (f"{len(seeds)} held-out synthetic heads (evaluation seeds {seeds[0]}-{seeds[-1]}) at "
-                    f"{self.data['resolution']} px, on grey")
+                    f"{self.data['resolution']} px, on black")
         else:
             count = len(self.data["files"])
             what = (f"{count} aligned photo{'' if count == 1 else 's'} from {self.data['folder']} at "

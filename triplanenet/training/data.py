@@ -24,6 +24,11 @@ from ..synthetic.dataset import item_seed
 
 Batch = dict[str, torch.Tensor]
 
+EMPTY_SPACE = -1.0
+"""What an EG3D renderer shows where a ray hits nothing (without ``white_back``): composited colours
+in [0, 1] are mapped to [-1, 1], so zero opacity is black. Synthetic ground truth gets this background,
+so that image, opacity and depth supervision agree."""
+
 
 class Source(Protocol):
     """Anything that turns item indices into a batch dict."""
@@ -70,12 +75,12 @@ class SyntheticSource:
     """Procedural heads (:class:`~triplanenet.synthetic.SyntheticHeads`) as a source, with their ground truth.
 
     ``background``: a grey level in [-1, 1] that replaces the procedural
-    background (0: what an EG3D renderer shows through empty space, and what the
-    bundled generator learned), or ``None`` to keep it.
+    background (default :data:`EMPTY_SPACE`, what the bundled generator learned
+    to show), or ``None`` to keep it.
     """
 
     def __init__(self, length: int, resolution: int = 128, seed: int = 0, shadows: bool = True,
-                 background: float | None = 0.0) -> None:
+                 background: float | None = EMPTY_SPACE) -> None:
         self.heads = SyntheticHeads(length, resolution, seed, shadows=shadows)
         self.background = background
 
@@ -91,7 +96,7 @@ class SyntheticSource:
 
 
 def with_background(image: torch.Tensor, mask: torch.Tensor, level: float) -> torch.Tensor:
-    """Images [B,3,H,W] with the background (``1 - mask`` [B,1,H,W]) replaced by the grey ``level``."""
+    """Images [B,3,H,W] with the background (``1 - mask`` [B,1,H,W]) replaced by the level ``level``."""
     return mask * image + (1 - mask) * level
 
 

@@ -21,6 +21,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..configs import ENCODER_SIZES
+
 if TYPE_CHECKING:
     from ..models.triplanenet import TriPlaneNet
     from .data import Source
@@ -58,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synthetic-length", type=int, default=100_000, help="with --data synthetic")
     parser.add_argument("--synthetic-resolution", type=int, default=256, help="with --data synthetic")
     parser.add_argument("--neural-rendering-resolution", type=int, help="override the generator's")
+    parser.add_argument("--sizes", choices=sorted(ENCODER_SIZES),
+                        help="named encoder sizes (new models; triplanenet.configs.ENCODER_SIZES)")
     parser.add_argument("--psp-kwargs", type=json.loads, default={}, help="JSON: pSp sizes (new models)")
     parser.add_argument("--triplane-kwargs", type=json.loads, default={}, help="JSON: tri-plane encoder sizes")
 
@@ -125,8 +129,10 @@ def build_model(args: argparse.Namespace) -> TriPlaneNet:
         raise SystemExit("error: give --generator (or --init)")
     generator = load_generator(args.generator)
     torch.manual_seed(args.seed)
+    sizes = ENCODER_SIZES.get(args.sizes, {})
     model = TriPlaneNet(args.version or 2, args.pixelshuffle, generator.get_config(), n_styles=generator.num_ws,
-                        psp_kwargs=args.psp_kwargs, triplane_kwargs=args.triplane_kwargs)
+                        psp_kwargs=args.psp_kwargs or sizes.get("psp_kwargs"),
+                        triplane_kwargs=args.triplane_kwargs or sizes.get("triplane_kwargs"))
     model.decoder.load_state_dict(generator.state_dict())
     return model
 

@@ -13,8 +13,9 @@ tri-plane per head and renders it from every camera. Losses:
 * L1 of ``image_depth`` against the true depth, on pixels fully inside the head;
 * L1 of ``image_opacity`` against the head's mask.
 
-By default the ground-truth background is replaced by grey (0 in [-1, 1]: what
-the renderer shows through empty space), so colours, depth and opacity agree.
+By default the ground-truth background is replaced by black (-1:
+:data:`~.data.EMPTY_SPACE`, what the renderer shows through empty space), so
+colours, depth and opacity agree.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from .. import configs
 from ..inversion import resize_images
 from ..models.generator import TriPlaneGenerator
 from ..synthetic import SIZE, HeadParams, render, sample_cameras, sample_params
-from .data import Batch, step_generator, with_background
+from .data import EMPTY_SPACE, Batch, step_generator, with_background
 from .losses import LPIPS
 
 NORMALIZATION_NAME = "head_params.json"
@@ -59,7 +60,7 @@ class GeneratorLossWeights:
     image_raw: float = 1.0
     lpips: float = 0.5
     depth: float = 1.0
-    opacity: float = 0.5
+    opacity: float = 2.0
 
 
 @dataclass
@@ -69,7 +70,7 @@ class GeneratorTrainConfig:
     batch: int = 4
     views: int = 2
     seed: int = 0
-    background: float | None = 0.0
+    background: float | None = EMPTY_SPACE
     shadows: bool = True
     deterministic_render: bool = False
     weights: GeneratorLossWeights = field(default_factory=GeneratorLossWeights)
