@@ -142,6 +142,15 @@ def test_ray_marcher(ref):
     assert_close_scaled(depth, ref["marcher_white_depth"], tol=1e-6)
 
 
+def test_empty_rays_keep_gradients_finite():
+    depths = torch.linspace(2.25, 3.3, 48).view(1, 1, 48, 1).expand(1, 2, 48, 1)
+    densities = torch.tensor([-200.0, 30.0]).view(1, 2, 1, 1).repeat(1, 1, 48, 1).requires_grad_(True)
+    _, depth, weights = ray_march(torch.rand(1, 2, 48, 3), densities, depths)
+    assert weights[0, 0].sum() == 0 and depth[0, 0].item() == pytest.approx(3.3)
+    (depth * torch.tensor([0.0, 1.0]).view(1, 2, 1)).sum().backward()
+    assert torch.isfinite(densities.grad).all()
+
+
 def test_importance_sampler(ref):
     fine = samplers.importance(torch.from_numpy(ref["importance_depths_coarse"]),
                                torch.from_numpy(ref["importance_weights"]), 12, deterministic=True)

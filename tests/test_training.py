@@ -175,6 +175,35 @@ def ranger_run(steps: int, start: int = 0, weights: dict | None = None, state: d
     return layer, optimizer
 
 
+class LinearTask:
+    """A real :class:`Task` on a linear layer whose loss is NaN at the steps listed in ``bad``."""
+
+    def __init__(self, bad: set[int]) -> None:
+        self.model, self.bad = torch.nn.Linear(3, 1), bad
+
+    def trainable(self) -> torch.nn.Module:
+        return self.model
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> dict[str, torch.Tensor]:
+        return {"x": torch.full((2, 3), float("nan") if step in self.bad else 1.0)}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = self.model(batch["x"]).square().mean()
+        return loss, {"loss": float(loss.detach())}
+
+
+def test_a_non_finite_step_is_skipped_and_leaves_the_weights_alone():
+    task = LinearTask(bad={1})
+    params = list(task.model.parameters())
+    optimizer = make_optimizer(params, LoopConfig(lr=0.1))
+    assert "skipped" not in train_step(task, optimizer, params, 0, Distributed())
+    before = [p.detach().clone() for p in params]
+    assert train_step(task, optimizer, params, 1, Distributed())["skipped"] == 1.0
+    assert all(torch.equal(a, b) for a, b in zip(before, params))
+    train_step(task, optimizer, params, 2, Distributed())
+    assert all(torch.isfinite(p).all() for p in params) and not torch.equal(before[0], params[0])
+
+
 def test_ranger_looks_ahead_and_resumes_exactly(tmp_path):
     straight, optimizer = ranger_run(7)
     for p in straight.parameters():

@@ -35,9 +35,16 @@ def sample_weights(weights: torch.Tensor) -> torch.Tensor:
 
 
 def expected_depth(weights: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
-    """Weighted mean interval depth [N,R,1], clamped to the range of ``depths``; empty rays get the far end."""
+    """Weighted mean interval depth [N,R,1], clamped to the range of ``depths``; empty rays get the far end.
+
+    Empty rays (total weight exactly 0) are selected, not divided by zero: the
+    official ``nan_to_num(0 / 0)`` has the same values but a NaN gradient, which
+    poisons training as soon as a generator learns truly empty background.
+    """
     depths_mid = (depths[:, :, :-1] + depths[:, :, 1:]) / 2
-    depth = torch.nan_to_num(torch.sum(weights * depths_mid, -2) / weights.sum(2), float("inf"))
+    total = weights.sum(2)
+    hit = total > 0
+    depth = torch.where(hit, torch.sum(weights * depths_mid, -2) / torch.where(hit, total, 1), float("inf"))
     return torch.clamp(depth, torch.min(depths), torch.max(depths))
 
 

@@ -267,19 +267,30 @@ def train(task: Task, config: LoopConfig, out_dir: str | Path, resume: bool = Fa
 
 def train_step(task: Task, optimizer: torch.optim.Optimizer, params: list[nn.Parameter], step: int,
                ddp: Distributed, grad_clip: float = 0.0) -> dict[str, float]:
-    """One optimisation step on this rank's batch; gradients averaged over ranks."""
+    """One optimisation step on this rank's batch; gradients averaged over ranks. A non-finite loss or gradient
+    skips the step (logged, weights untouched) instead of poisoning the weights with NaN."""
     batch = task.batch(step, ddp.rank, ddp.world)
     optimizer.zero_grad(set_to_none=True)
     loss, logs = task.loss(batch)
     loss.backward()
     if ddp.world > 1:
         average_gradients(params, ddp.world)
+    if not gradients_finite(params):
+        log.warning("step %d skipped: non-finite loss or gradient %s", step, logs)
+        optimizer.zero_grad(set_to_none=True)
+        return {**logs, "skipped": 1.0}
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
     if ddp.world > 1:
         broadcast_state(task.trainable(), buffers_only=True)
     return logs
+
+
+def gradients_finite(params: list[nn.Parameter]) -> bool:
+    """Whether every gradient is finite (after averaging, so every rank gives the same answer)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
 
 
 def _start(task: Task, optimizer: torch.optim.Optimizer, config: LoopConfig, path: Path, resume: bool,
