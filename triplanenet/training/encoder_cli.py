@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..configs import ENCODER_SIZES
@@ -69,13 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..models.triplanenet import TriPlaneNet
     from .encoder_trainer import EncoderTask, EncoderTrainConfig
-    from .loop import CHECKPOINT_NAME, LoopConfig, load_checkpoint, resolve_device, shutdown_distributed, train
+    from .loop import run_training, saved_run
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = Path(args.out)
     if args.resume:
-        saved = load_checkpoint(out / CHECKPOINT_NAME)
-        loop = LoopConfig(**{**saved["loop"], "steps": args.steps})
+        saved, loop = saved_run(args.out, args.steps)
         config = EncoderTrainConfig.from_dict(saved["task"]["encoder"])
         model = TriPlaneNet.from_config(saved["task"]["model"])
     else:
@@ -83,11 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.neural_rendering_resolution:
         model.decoder.neural_rendering_resolution = args.neural_rendering_resolution
     task = EncoderTask(model, build_source(args), config, *build_losses(args))
-    try:
-        train(task, loop, out, resume=args.resume, device=resolve_device(args.device))
-    finally:
-        shutdown_distributed()
-    return 0
+    return run_training(task, loop, args.out, args.resume, args.device)
 
 
 def _loop_config(args: argparse.Namespace) -> LoopConfig:

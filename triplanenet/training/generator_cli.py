@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,14 +38,12 @@ def run(args: argparse.Namespace) -> int:
 
     from ..models.generator import TriPlaneGenerator
     from .generator_trainer import GeneratorTask, GeneratorTrainConfig, build_generator
-    from .loop import CHECKPOINT_NAME, LoopConfig, load_checkpoint, resolve_device, shutdown_distributed, train
+    from .loop import LoopConfig, run_training, saved_run
     from .losses import load_lpips
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = Path(args.out)
     if args.resume:
-        saved = load_checkpoint(out / CHECKPOINT_NAME)
-        loop = LoopConfig(**{**saved["loop"], "steps": args.steps})
+        saved, loop = saved_run(args.out, args.steps)
         config = GeneratorTrainConfig.from_dict(saved["task"]["generator_training"])
         generator = TriPlaneGenerator.from_config(saved["task"]["generator"])
         statistics = torch.tensor(saved["task"]["param_mean"]), torch.tensor(saved["task"]["param_std"])
@@ -57,8 +54,4 @@ def run(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)
         generator, statistics = build_generator(args.config), None
     task = GeneratorTask(generator, config, load_lpips("alex", args.lpips_weights, args.lpips_backbone), statistics)
-    try:
-        train(task, loop, out, resume=args.resume, device=resolve_device(args.device))
-    finally:
-        shutdown_distributed()
-    return 0
+    return run_training(task, loop, args.out, args.resume, args.device)

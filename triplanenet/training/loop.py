@@ -265,6 +265,21 @@ def train(task: Task, config: LoopConfig, out_dir: str | Path, resume: bool = Fa
     return logs
 
 
+def saved_run(out_dir: str | Path, steps: int) -> tuple[dict[str, Any], LoopConfig]:
+    """For ``--resume``: the checkpoint in ``out_dir`` and its loop config, now running to ``steps`` in total."""
+    saved = load_checkpoint(Path(out_dir) / CHECKPOINT_NAME)
+    return saved, LoopConfig(**{**saved["loop"], "steps": steps})
+
+
+def run_training(task: Task, config: LoopConfig, out_dir: str | Path, resume: bool, device: str | None) -> int:
+    """What a training command runs: :func:`train` on ``--device``, leaving the process group at the end."""
+    try:
+        train(task, config, out_dir, resume=resume, device=resolve_device(device))
+    finally:
+        shutdown_distributed()
+    return 0
+
+
 def train_step(task: Task, optimizer: torch.optim.Optimizer, params: list[nn.Parameter], step: int,
                ddp: Distributed, grad_clip: float = 0.0) -> dict[str, float]:
     """One optimisation step on this rank's batch; gradients averaged over ranks. A non-finite loss or gradient
