@@ -1,0 +1,164 @@
+"""The app's steps as plain functions: photo -> alignment -> inversion -> views, depth, mesh, video.
+
+They take and return plain data (PIL images, numpy arrays, an :class:`Inversion`
+and its :class:`~triplanenet.views.View`), write no files and keep no state (that
+is :mod:`.session`), so the page, the API, the benchmark and a ZeroGPU worker run
+the same code. Every render re-uses the inversion's cached tri-planes: after
+:func:`invert`, nothing runs an encoder or the generator's backbone again.
+Bad input raises ``ValueError`` (``FaceError`` for photos) with a message for people.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .. import cameras
+from ..depth import depth_image
+from ..geometry import LEVEL, TRIM_VALUE, Mesh, dense_grid, extract_mesh
+from ..inversion import Inversion
+from ..preprocess import align_face
+from ..preprocess.align import OUTPUT_SIZE
+from ..preprocess.images import ImageSource
+from ..video import orbit_cameras
+from ..views import Scene, View, gallery, render_views, to_uint8, yaw_sweep
+from .drawing import landmarks_preview
+from .models import ModelSet
+
+Report = Callable[[float, str], None]
+"""Progress callback: ``report(fraction_done, message)``."""
+
+MESH_RESOLUTIONS = (64, 512)
+VIEW_COUNTS = (1, 16)
+VIDEO_FRAMES = (8, 240)
+RENDER_BATCH = 4
+FALLBACK_FRACTION = 0.1
+"""Share of the (trimmed) box a fallback surface encloses when the density never reaches EG3D's level."""
+
+
+def _silent(fraction: float, message: str) -> None:
+    """A :data:`Report` that reports nothing."""
+
+
+def _check_range(name: str, value: float, bounds: tuple[int, int]) -> int:
+    """``value`` as an int, or a ``ValueError`` naming the allowed range."""
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+    return int(value)
+
+
+@dataclass
+class Alignment:
+    """A photo's face ready for inversion: the 512x512 EG3D ``crop`` and its 25-number ``camera``,
+    the ``preview`` (crop with landmarks drawn) and a Markdown ``summary``."""
+
+    crop: Image.Image
+    camera: list[float]
+    preview: Image.Image
+    summary: str
+
+
+def align(photo: ImageSource, face_index: int = 0) -> Alignment:
+    """Detect, crop and pose face ``face_index`` (0: the largest) of ``photo`` (raises ``FaceError``)."""
+    face = align_face(photo, face_index=int(face_index))
+    which = "the largest" if face.face_index == 0 else f"number {face.face_index}, largest first"
+    summary = (f"**{face.faces_found} face{'s' if face.faces_found != 1 else ''} found**, using face "
+               f"{face.face_index} ({which}). Camera yaw {face.yaw_deg:+.1f}°, pitch {face.pitch_deg:+.1f}°, "
+               f"head roll {face.roll_deg:+.1f}°. Landmarks: {face.backend}; crop points: "
+               f"{face.alignment_points}; pose fitted to {face.pose_points}.")
+    return Alignment(face.image, [float(v) for v in face.camera], landmarks_preview(face), summary)
+
+
+def invert(models: ModelSet, crop: Image.Image | np.ndarray, camera: Sequence[float], mode: str
+           ) -> tuple[Inversion, View]:
+    """Invert an aligned ``crop`` seen from ``camera`` [25] in ``mode`` ("v2", "v1" or "w+").
+
+    Returns the inversion and its render at the photo's camera (image [R,R,3] uint8,
+    depth and opacity [r,r]).
+    """
+    inverter, refine = models.inverter(mode)
+    inversion = inverter.invert(crop, camera, refine=refine)
+    return inversion, render_views(Scene.from_inversion(inversion), inversion.camera)[0]
+
+
+def comparison(inversion: Inversion, input_view: View) -> Image.Image:
+    """Input (as the network saw it) and reconstruction side by side, [R, 2R] RGB."""
+    return gallery([to_uint8(inversion.input_image[0]), input_view.image], columns=2)
+
+
+def views(inversion: Inversion, count: int, pitch_deg: float = 0.0, yaw_range_deg: float = 35.0
+          ) -> list[tuple[np.ndarray, str]]:
+    """``count`` views [R,R,3] uint8 evenly spaced in yaw over +-``yaw_range_deg``, with captions."""
+    count = _check_range("The number of views", count, VIEW_COUNTS)
+    c = yaw_sweep(count, math.radians(yaw_range_deg), math.radians(pitch_deg))
+    yaws = np.linspace(-yaw_range_deg, yaw_range_deg, count) if count > 1 else np.zeros(1)
+    rendered = render_views(Scene.from_inversion(inversion), c, batch_size=RENDER_BATCH)
+    return [(view.image, f"yaw {yaw:+.0f}°") for view, yaw in zip(rendered, yaws)]
+
+
+def depth_at_crop(input_view: View, size: int = OUTPUT_SIZE) -> tuple[np.ndarray, Image.Image]:
+    """Depth at the photo's camera on the crop's pixel grid, and its colour-mapped picture.
+
+    Returns the raw depth (world units along each ray; rays that miss the head
+    stop at the far bound) resampled bilinearly from the r x r render to
+    [size,size] float32, and the picture of the r x r depth with its legend.
+    """
+    depth = torch.from_numpy(input_view.depth)[None, None]
+    resampled = F.interpolate(depth, size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+    return resampled.numpy(), depth_image(input_view.depth, input_view.opacity)
+
+
+def novel_view(inversion: Inversion, yaw_deg: float, pitch_deg: float) -> tuple[np.ndarray, Image.Image]:
+    """The head from yaw/pitch (degrees, EG3D's offsets): image [R,R,3] uint8 and depth picture."""
+    c = cameras.camera(math.radians(yaw_deg), math.radians(pitch_deg))
+    view = render_views(Scene.from_inversion(inversion), c)[0]
+    return view.image, depth_image(view.depth, view.opacity)
+
+
+def densest_level(scene: Scene, fraction: float = FALLBACK_FRACTION, resolution: int = 64) -> float:
+    """The density level enclosing the densest ``fraction`` of the trimmed box (a 64^3 lattice)."""
+    values = dense_grid(scene.field, resolution, scene.box).values
+    return float(np.quantile(values[values > TRIM_VALUE], 1 - fraction))
+
+
+def mesh(inversion: Inversion, resolution: int, level: float = LEVEL, report: Report = _silent
+         ) -> tuple[Mesh, str]:
+    """The coloured mesh (largest component) at ``resolution``^3, and a note for people.
+
+    Uses EG3D's density ``level``; a model whose density never gets there (an
+    untrained or weak one) gets the surface enclosing the densest
+    :data:`FALLBACK_FRACTION` of the box instead, and the note says so.
+    """
+    resolution = _check_range("The mesh resolution", resolution, MESH_RESOLUTIONS)
+    scene = Scene.from_inversion(inversion)
+    report(0.0, f"marching cubes at {resolution}^3")
+    result = extract_mesh(scene.field, resolution, scene.box, level=level, keep_largest=True)
+    note = f"Iso-surface at EG3D's density level {level:g}, {resolution}^3 grid."
+    if len(result.faces) == 0:
+        report(0.5, "no surface at EG3D's level: finding the densest region")
+        fallback = densest_level(scene)
+        result = extract_mesh(scene.field, resolution, scene.box, level=fallback, keep_largest=True)
+        note = (f"The density never reaches EG3D's level {level:g} (a model that is untrained or has not "
+                f"learned this face), so this is the surface enclosing the densest {FALLBACK_FRACTION:.0%} "
+                f"of the box (level {fallback:.3g}), {resolution}^3 grid.")
+    if len(result.faces) == 0:
+        raise ValueError("The model's density is flat: there is no surface to mesh.")
+    report(1.0, f"{len(result.faces):,} faces")
+    return result, note
+
+
+def turntable_frames(inversion: Inversion, frames: int, report: Report = _silent) -> list[np.ndarray]:
+    """Frames [R,R,3] uint8 along EG3D's turntable orbit (:func:`triplanenet.video.orbit_cameras`)."""
+    frames = _check_range("The number of video frames", frames, VIDEO_FRAMES)
+    scene = Scene.from_inversion(inversion)
+    images: list[np.ndarray] = []
+    for part in orbit_cameras(frames).split(RENDER_BATCH):
+        images += [view.image for view in render_views(scene, part, batch_size=RENDER_BATCH)]
+        report(len(images) / frames, f"frame {len(images)} of {frames}")
+    return images
