@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup test demo bench bundled clean
+.PHONY: setup browser test demo bench bundled clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

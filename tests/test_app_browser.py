@@ -1,0 +1,66 @@
+"""The app's page in a real headless Chromium (Debian's ``chromium``), kept offline.
+
+The browser may reach 127.0.0.1 only (every other host name resolves to nothing).
+The screenshot stays in ``tests/artifacts/`` (git-ignored) for people to look at.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app_server import start_app
+from conftest import ROOT
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+OFFLINE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--virtual-time-budget=15000",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+COMPONENT_IDS = ["model-info", "photo", "reconstruct", "alignment", "comparison", "views", "novel-view", "depth",
+                 "mesh3d", "mesh-plot", "turntable"]
+TEXTS = ["Reconstruct in 3D", "Drop Image Here", "TriPlaneNet v2", "TriPlaneNet v1", "w+ only", "bundled offline model",
+         "Views", "Mesh (GLB)", "Interactive mesh (plotly)", "Depth at the photo", "Make the turntable video",
+         "Examples"]
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it with "
+                                                          "apt-get when it can); the browser test needs it")
+
+
+@pytest.fixture(scope="module")
+def page_url(tmp_path_factory) -> str:
+    server = start_app(tmp_path_factory.mktemp("app-browser"))
+    yield server.url
+    server.stop()
+
+
+def chromium(url: str, profile: Path, *action: str) -> str:
+    """Run headless Chromium on ``url`` with ``action`` flags (``--dump-dom``, ``--screenshot=...``); its stdout."""
+    result = subprocess.run([CHROMIUM, *OFFLINE_FLAGS, f"--user-data-dir={profile}", *action, url],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_page_renders_every_component(page_url, tmp_path):
+    dom = chromium(page_url, tmp_path / "profile", "--dump-dom")
+    missing_ids = [name for name in COMPONENT_IDS if f'id="{name}"' not in dom]
+    missing_texts = [text for text in TEXTS if text not in dom]
+    assert not missing_ids and not missing_texts, f"not rendered: ids {missing_ids}, texts {missing_texts}"
+    assert 'type="file"' in dom and 'accept="image/*"' in dom, "no image upload input"
+    assert dom.count('data-testid="dataset-cell-') >= 2, "the examples are not shown"
+
+
+def test_screenshot(page_url, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "app.png"
+    shot.unlink(missing_ok=True)
+    chromium(page_url, tmp_path / "profile", "--window-size=1280,1800", f"--screenshot={shot}")
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("L"), np.float32)
+    assert pixels.shape == (1800, 1280)
+    assert pixels.std() > 10, "the screenshot is blank"
