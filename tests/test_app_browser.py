@@ -1,7 +1,7 @@
 """The app's page in a real headless Chromium (Debian's ``chromium``), kept offline.
 
 The browser may reach 127.0.0.1 only (every other host name resolves to nothing).
-The screenshot stays in ``tests/artifacts/`` (git-ignored) for people to look at.
+Screenshots stay in ``tests/artifacts/`` (git-ignored) for people to look at.
 """
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ import pytest
 from PIL import Image
 
 from app_server import start_app
+from cdp import Browser
 from conftest import ROOT
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 OFFLINE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--virtual-time-budget=15000",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+VIRTUAL_TIME = "--virtual-time-budget=15000"
+"""For one-shot --dump-dom / --screenshot runs: let the page's scripts run 15 s of (virtual) time first."""
 COMPONENT_IDS = ["model-info", "photo", "reconstruct", "alignment", "comparison", "views", "novel-view", "depth",
                  "mesh3d", "mesh-plot", "turntable"]
 TEXTS = ["Reconstruct in 3D", "Drop Image Here", "TriPlaneNet v2", "TriPlaneNet v1", "w+ only", "bundled offline model",
@@ -40,7 +43,7 @@ def page_url(tmp_path_factory) -> str:
 
 def chromium(url: str, profile: Path, *action: str) -> str:
     """Run headless Chromium on ``url`` with ``action`` flags (``--dump-dom``, ``--screenshot=...``); its stdout."""
-    result = subprocess.run([CHROMIUM, *OFFLINE_FLAGS, f"--user-data-dir={profile}", *action, url],
+    result = subprocess.run([CHROMIUM, *OFFLINE_FLAGS, VIRTUAL_TIME, f"--user-data-dir={profile}", *action, url],
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
@@ -64,3 +67,24 @@ def test_screenshot(page_url, tmp_path):
         pixels = np.asarray(image.convert("L"), np.float32)
     assert pixels.shape == (1800, 1280)
     assert pixels.std() > 10, "the screenshot is blank"
+
+
+def test_an_example_runs_the_whole_flow(page_url, tmp_path):
+    """Click the astronaut example: its (lazily cached) alignment, then the chained inversion, views, depth, mesh."""
+    browser = Browser(CHROMIUM, [*OFFLINE_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2600"])
+    try:
+        browser.open(page_url)
+        assert browser.wait_for("!!document.querySelector('[data-testid=\"dataset-cell-0-0\"]')", 60)
+        browser.evaluate("document.querySelector('[data-testid=\"dataset-cell-0-0\"]').click()")
+        finished = ("!!document.querySelector('#alignment img') && !!document.querySelector('#comparison img') && "
+                    "document.querySelectorAll('#views img').length >= 5 && !!document.querySelector('#depth img') && "
+                    "!!document.querySelector('#mesh3d canvas')")
+        errors = "Array.from(document.querySelectorAll('[data-testid=\"toast-body\"]')).map(e => e.innerText)"
+        assert browser.wait_for(finished, 180), f"the flow did not finish; messages: {browser.evaluate(errors)}"
+        text = browser.evaluate("document.body.innerText")
+        for shown in ("1 face found", "TriPlaneNet v2 in", "yaw +0°", "depth-", "grid."):
+            assert shown in text, f"{shown!r} is not on the page"
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.screenshot(ARTIFACTS / "app-example.png")
+    finally:
+        browser.close()
