@@ -20,7 +20,9 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 from app_server import AppServer, start_app  # noqa: E402
 import triplanenet  # noqa: E402
-from triplanenet.app import MODE_LABELS  # noqa: E402
+from triplanenet.app import MODE_LABELS, load_model_set  # noqa: E402
+from triplanenet.app.models import BUNDLED_NOTE  # noqa: E402
+from triplanenet.bundled import BUNDLED_DIR  # noqa: E402
 from triplanenet.views import to_uint8  # noqa: E402
 
 SESSIONS = 8
@@ -222,3 +224,16 @@ def test_concurrent_sessions_are_separate_and_memory_stays_bounded(server, astro
     assert wait_for(lambda: not set(keys) & set(session_files(server))), "session folders outlived their sessions"
     assert wait_for(lambda: (server.rss_kib() - before) / 1024 < RSS_AFTER_CLOSE_LIMIT_MIB), (
         f"RSS {server.rss_kib() / 1024:.0f} MiB after the sessions closed: they still hold their inversions")
+
+
+def test_a_one_version_checkpoint_offers_its_version_and_w_plus():
+    bundled = load_model_set("bundled-v1", "cpu")
+    assert bundled.modes == ["v1", "v2", "w+"] and bundled.default_mode == "v1"
+    assert BUNDLED_NOTE in bundled.description()
+    folder = load_model_set(str(BUNDLED_DIR), "cpu")  # the same weights as a plain save_pretrained folder
+    assert folder.modes == ["v2", "w+"] and not folder.is_bundled
+    assert "Only its own version" in folder.description()
+    with pytest.raises(ValueError, match="offers v2, w\\+"):
+        folder.inverter("v1")
+    inverter, refine = folder.inverter("w+")
+    assert inverter.version == 2 and refine is False
