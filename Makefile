@@ -40,19 +40,21 @@ bench: setup
 # model card in README.md). Runs resume: interrupt and re-run to continue.
 RUNS ?= runs/bundled
 GENERATOR_STEPS ?= 1000
-PSP_STEPS ?= 400
-TRIPLANE_STEPS ?= 300
-ENCODER = $(BIN)/triplanenet train-encoder --data synthetic --synthetic-resolution 128 --batch 4 \
+PSP_STEPS ?= 300
+V2_STEPS ?= 300
+V1_STEPS ?= 150
+ENCODER = $(BIN)/triplanenet train-encoder --data synthetic --synthetic-resolution 128 \
 	--optimizer ranger --lr 3e-4 --save-every 50
+resume = $$(test -f $(RUNS)/$(1)/checkpoint.pt && echo --resume)
 bundled: setup
 	$(BIN)/triplanenet train-generator --steps $(GENERATOR_STEPS) --out $(RUNS)/generator --save-every 50 \
-		$$(test -f $(RUNS)/generator/checkpoint.pt && echo --resume)
-	$(ENCODER) --generator $(RUNS)/generator --sizes bundled --stage 1 --steps $(PSP_STEPS) --out $(RUNS)/psp \
-		$$(test -f $(RUNS)/psp/checkpoint.pt && echo --resume)
-	$(ENCODER) --init $(RUNS)/psp --version 2 --stage 2 --steps $(TRIPLANE_STEPS) --out $(RUNS)/v2 \
-		$$(test -f $(RUNS)/v2/checkpoint.pt && echo --resume)
-	$(ENCODER) --init $(RUNS)/psp --version 1 --stage 2 --steps $(TRIPLANE_STEPS) --out $(RUNS)/v1 \
-		$$(test -f $(RUNS)/v1/checkpoint.pt && echo --resume)
+		$(call resume,generator)
+	$(ENCODER) --generator $(RUNS)/generator --sizes bundled --stage 1 --batch 4 --steps $(PSP_STEPS) \
+		--out $(RUNS)/psp $(call resume,psp)
+	$(ENCODER) --init $(RUNS)/psp --version 2 --stage 2 --batch 2 --steps $(V2_STEPS) --out $(RUNS)/v2 \
+		$(call resume,v2)
+	$(ENCODER) --init $(RUNS)/psp --version 1 --stage 2 --batch 2 --steps $(V1_STEPS) --out $(RUNS)/v1 \
+		$(call resume,v1)
 	$(BIN)/python -m triplanenet.bundled $(RUNS)/v2 $(RUNS)/v1 $(RUNS)/generator assets/bundled
 
 clean:
