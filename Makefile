@@ -41,7 +41,7 @@ bench: setup
 RUNS ?= runs/bundled
 GENERATOR_STEPS ?= 1000
 PSP_STEPS ?= 300
-V2_STEPS ?= 300
+V2_STEPS ?= 500
 V1_STEPS ?= 150
 ENCODER = $(BIN)/triplanenet train-encoder --data synthetic --synthetic-resolution 128 \
 	--optimizer ranger --lr 3e-4 --save-every 50
