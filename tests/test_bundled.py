@@ -29,6 +29,8 @@ def test_both_versions_share_generator_and_psp_encoder():
         if not key.startswith(bundled.ENCODER_PREFIX):
             assert torch.equal(value, v1.state_dict()[key]), key
     assert all(p.dtype == torch.float32 for p in v2.parameters())
+    versions = bundled.load_versions()
+    assert versions[1].decoder is versions[2].decoder and versions[1].psp_encoder is versions[2].psp_encoder
 
 
 def test_held_out_heads_invert_above_the_quality_floor():

@@ -48,25 +48,23 @@ def available(directory: str | os.PathLike = BUNDLED_DIR) -> bool:
 def load_bundled(version: int = 2, device: str | torch.device = "cpu",
                  directory: str | os.PathLike = BUNDLED_DIR) -> TriPlaneNet:
     """The bundled v2 (default) or v1 inverter, in eval mode, float32."""
+    if version not in (1, 2):
+        raise ValueError(f"the bundled model has TriPlaneNet versions 1 and 2, not {version!r}")
+    return load_versions(device, directory)[version]
+
+
+def load_versions(device: str | torch.device = "cpu",
+                  directory: str | os.PathLike = BUNDLED_DIR) -> dict[int, TriPlaneNet]:
+    """Both bundled inverters by version, read once: v1 shares v2's generator and pSp encoder modules."""
     directory = Path(directory)
     if not available(directory):
         raise CheckpointError(f"the bundled model is missing from {directory} (a broken checkout? "
                               "git lfs is not needed: the files are plain git objects)")
-    model = TriPlaneNet.from_pretrained(directory)
-    if version == 1:
-        model = _with_v1_encoder(model, directory / V1_ENCODER_NAME)
-    elif version != 2:
-        raise ValueError(f"the bundled model has TriPlaneNet versions 1 and 2, not {version!r}")
-    return model.to(device).eval()
-
-
-def _with_v1_encoder(v2: TriPlaneNet, path: Path) -> TriPlaneNet:
-    """A v1 inverter sharing ``v2``'s generator and pSp encoder, with the tri-plane network from ``path``."""
+    v2 = TriPlaneNet.from_pretrained(directory, device)
     v1 = TriPlaneNet.from_config({**v2.get_config(), "version": 1, "use_pixelshuffle": False})
-    shared = {k: v for k, v in v2.state_dict().items() if not k.startswith(ENCODER_PREFIX)}
-    encoder = {ENCODER_PREFIX + k: v for k, v in load_file(str(path)).items()}
-    v1.load_state_dict({**shared, **encoder}, strict=True)
-    return v1
+    v1.decoder, v1.psp_encoder = v2.decoder, v2.psp_encoder
+    v1.triplanenet_encoder.load_state_dict(load_file(str(directory / V1_ENCODER_NAME)), strict=True)
+    return {2: v2, 1: v1.to(device).eval()}
 
 
 def save_bundled(v2: TriPlaneNet, v1: TriPlaneNet, directory: str | os.PathLike,

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from scipy.spatial import cKDTree
 
 from . import cameras
+from .bundled import load_versions
 from .geometry import LEVEL, Mesh, extract_mesh
 from .inversion import resize_images
 from .models.triplanenet import TriPlaneNet, load_inverter
@@ -312,12 +313,11 @@ class Method(NamedTuple):
 def methods_for(checkpoint: str) -> list[Method]:
     """The methods a checkpoint offers: ``w+`` (no tri-plane branch) and its own version; the bundled v2
     (``'bundled'``) adds the bundled v1, which shares its generator and pSp encoder."""
-    inverter = load_inverter(checkpoint)
-    methods = [Method("w+", inverter, False)]
     if checkpoint in ("bundled", "bundled-v2"):
-        methods.append(Method("v1", load_inverter("bundled-v1"), True))
-    methods.append(Method(f"v{inverter.version}", inverter, True))
-    return methods
+        versions = load_versions()
+        return [Method("w+", versions[2], False), Method("v1", versions[1], True), Method("v2", versions[2], True)]
+    inverter = load_inverter(checkpoint)
+    return [Method("w+", inverter, False), Method(f"v{inverter.version}", inverter, True)]
 
 
 def _timed_inversion(method: Method, image: torch.Tensor, camera: torch.Tensor) -> tuple[Scene, float]:

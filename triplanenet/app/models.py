@@ -93,8 +93,7 @@ def load_model_set(source: str, device: torch.device | str | None = None) -> Mod
     """Load ``source`` (a bundled name, a path or a Hub id; see :func:`~triplanenet.load_inverter`)."""
     device = torch.device(device) if device is not None else default_device()
     if source in bundled.NAMES:
-        inverters = {version: load_inverter(name, device) for name, version in
-                     (("bundled", 2), ("bundled-v1", 1))}
+        inverters = bundled.load_versions(device)
         return ModelSet(source, inverters, bundled.NAMES[source], is_bundled=True)
     inverter = load_inverter(source, device)
     return ModelSet(source, {inverter.version: inverter}, inverter.version, is_bundled=False)
