@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-gradio_client = pytest.importorskip("gradio_client")
+gradio_client = pytest.importorskip("gradio_client", reason="gradio-client is not installed (make test installs requirements.txt)")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
