@@ -15,8 +15,11 @@ import atexit
 import base64
 import functools
 import html
+import os
+import signal
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +28,7 @@ from typing import Any
 import gradio as gr
 
 from triplanenet.app import MODE_LABELS, ModelSet, Session, Workspace, get_model_set, steps
-from triplanenet.app.session import NOTHING_YET
+from triplanenet.app.session import MAX_SESSIONS
 from triplanenet.bundled import CHECKPOINT_ENV, default_checkpoint
 from triplanenet.checkpoints import CheckpointError
 from triplanenet.exports import mesh_figure
@@ -39,8 +42,10 @@ MODEL_CONCURRENCY = 1
 """Model work (inversion, renders, meshes, video) that runs at once; more waits in the queue."""
 SESSION_TTL = 2 * 3600
 """Seconds a session's inversion is kept after its last update (its folder goes with it)."""
-CACHE_SWEEP = (900, 3600)
-"""Gradio's ``delete_cache``: every 15 minutes, delete served copies of files older than an hour."""
+CACHE_SWEEP = (600, 1800)
+"""Gradio's ``delete_cache``: every 10 minutes, delete served copies of files older than 30 minutes
+(served copies of a session's own files go as soon as the session ends)."""
+FACE_INDICES = (0, 99)
 FIGURE_FACES = 60_000
 """Largest number of faces sent to the plotly figure (the downloads keep every face)."""
 VIDEO_FPS = 30
@@ -54,32 +59,45 @@ gpu_mesh = spaces.GPU(duration=90)(steps.mesh)
 gpu_turntable = spaces.GPU(duration=180)(steps.turntable_frames)
 
 
-def photo_source(photo: str | dict | None) -> str | bytes:
-    """The uploaded photo for our loader, undecoded: a file path, or the bytes of a ``data:`` URL.
+def photo_source(photo: str | dict | None, missing: str = "Upload a photo (or pick an example) first."
+                 ) -> str | bytes:
+    """An uploaded image for our loader, undecoded: a file path, or the bytes of a ``data:`` URL.
 
-    The photo event runs with ``preprocess=False`` because ``gr.Image`` would open the
+    Every event runs with ``preprocess=False`` because ``gr.Image`` would open the
     upload with PIL first, so that a corrupt file or a decompression bomb failed there
-    with a bare "Error"; :func:`triplanenet.preprocess.load_image` refuses them with a
-    message a person can act on. Gradio still checks that the path is one of its uploads.
+    with a bare "Error" (and a 12000x12000 crop took 5 GB); :func:`triplanenet.preprocess.load_image`
+    refuses them with a message a person can act on. Gradio still checks that the path
+    is one of its uploads. ``missing`` is the error when there is no image.
     """
     if isinstance(photo, dict):
         url = photo.get("url") or ""
-        if not photo.get("path") and url.startswith("data:"):
+        if not photo.get("path") and isinstance(url, str) and url.startswith("data:"):
             return base64.b64decode(url.partition(",")[2])
         photo = photo.get("path")
-    if not photo:
-        raise ValueError("Upload a photo (or pick an example) first.")
+    if not photo or not isinstance(photo, str):
+        raise ValueError(missing)
     return photo
 
 
 def readable(fn: Callable) -> Callable:
-    """Show expected failures (bad photo, bad setting, nothing inverted yet) as ``gr.Error`` with their message."""
+    """Show every failure as ``gr.Error`` with a message a person can read, never Gradio's generic one.
+
+    Expected failures (bad photo, bad setting, nothing inverted yet) carry their own
+    message; anything else is a bug, logged with its traceback and reported as one.
+    """
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except gr.Error:
+            raise
         except (ValueError, OSError) as exc:
             raise gr.Error(html.escape(str(exc)), title="Cannot do that", print_exception=False) from exc
+        except Exception as exc:
+            traceback.print_exc()
+            raise gr.Error(f"The server failed on this request ({html.escape(type(exc).__name__)}). Try again; "
+                           "if it keeps failing, please report it.", title="Server error",
+                           print_exception=False) from exc
     return wrapper
 
 
@@ -88,30 +106,26 @@ def reporter(progress: gr.Progress) -> steps.Report:
     return lambda fraction, message: progress(fraction, desc=message)
 
 
-def require(session: Session | None) -> Session:
-    """The session, once it has an inversion; otherwise the error that says what to do first."""
-    if session is None:
-        raise ValueError(NOTHING_YET)
-    session.require()
-    return session
-
-
 def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
     """The page: upload -> alignment -> inversion -> views -> depth -> mesh, then sliders, video, downloads."""
 
     def on_align(photo: str | dict | None, face_index: float | None):
         """Crop and pose a face: preview with landmarks, summary, the 512 crop and its 25-number EG3D camera."""
-        alignment = steps.align(photo_source(photo), int(face_index or 0))
+        index = steps.check_number("The face number", 0 if face_index is None else face_index, FACE_INDICES)
+        alignment = steps.align(photo_source(photo), int(index))
         return alignment.preview, alignment.summary, alignment.crop, alignment.camera
 
     def on_invert(crop, camera, mode: str, session: Session | None, request: gr.Request,
                   progress=gr.Progress()):
         """Invert the crop seen from ``camera`` in ``mode`` (v2, v1 or w+): input | reconstruction, summary."""
-        if crop is None or not camera:
-            raise ValueError("Align a photo first: upload one (or pick an example) and press Reconstruct.")
-        progress(0.1, desc=f"inverting with {MODE_LABELS.get(mode, mode)}")
+        first = "Align a photo first: upload one (or pick an example) and press Reconstruct."
+        if not camera:
+            raise ValueError(first)
+        source = photo_source(crop, missing=first)
+        models.inverter(mode)  # an unknown mode is refused before any work
+        progress(0.1, desc=f"inverting with {MODE_LABELS[mode]}")
         start = time.perf_counter()
-        inversion, input_view = gpu_invert(models, crop, camera, mode)
+        inversion, input_view = gpu_invert(models, source, camera, mode)
         seconds = time.perf_counter() - start
         session = workspace.session(request.session_hash or (session.key if session else uuid.uuid4().hex))
         session.start(inversion, input_view)
@@ -125,19 +139,20 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
 
     def on_views(count: float, session: Session | None, progress=gr.Progress()):
         """A yaw sweep of ``count`` views of the current head, with captions."""
-        progress(0.1, desc=f"rendering {int(count)} views")
-        return gpu_views(require(session).inversion, int(count))
+        inversion = workspace.require(session).inversion
+        progress(0.1, desc="rendering views")
+        return gpu_views(inversion, count)
 
     def on_depth(session: Session | None):
         """Depth at the photo's camera: colour picture, and raw .npy (512x512 float32, world units)."""
-        session = require(session)
+        session = workspace.require(session)
         depth, picture = steps.depth_at_crop(session.input_view)
         return picture, str(session.save_depth(depth))
 
     def on_mesh(resolution: float, session: Session | None, progress=gr.Progress()):
         """Coloured mesh at ``resolution``^3: .glb for the viewer, plotly figure, .glb/.ply/.obj files, a note."""
-        session = require(session)
-        mesh, note = gpu_mesh(session.inversion, int(resolution), report=reporter(progress))
+        session = workspace.require(session)
+        mesh, note = gpu_mesh(session.inversion, resolution, report=reporter(progress))
         progress(0.9, desc="writing .glb, .ply, .obj")
         paths = session.save_mesh(mesh)
         figure = mesh_figure(mesh, max_faces=FIGURE_FACES)
@@ -145,17 +160,22 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
 
     def on_render(yaw: float, pitch: float, session: Session | None):
         """The head from ``yaw`` / ``pitch`` (degrees): image and depth picture, from the cached tri-planes."""
-        return gpu_novel_view(require(session).inversion, float(yaw), float(pitch))
+        return gpu_novel_view(workspace.require(session).inversion, yaw, pitch)
 
     def on_video(frames: float, session: Session | None, progress=gr.Progress()):
         """Turntable video (.mp4, 30 frames per second) of ``frames`` frames along EG3D's orbit."""
-        session = require(session)
-        images = gpu_turntable(session.inversion, int(frames), report=reporter(progress))
+        session = workspace.require(session)
+        images = gpu_turntable(session.inversion, frames, report=reporter(progress))
         return str(session.save_video(images, VIDEO_FPS))
 
     def on_save_inversion(session: Session | None):
         """The current inversion as .safetensors (``triplanenet.Inversion.load``)."""
-        return str(require(session).save_inversion())
+        return str(workspace.require(session).save_inversion())
+
+    def page_opened(request: gr.Request) -> None:
+        """A browser page was loaded: its session is kept while the page is open (up to its time to live)."""
+        if request.session_hash:
+            workspace.page_opened(request.session_hash)
 
     def end_session(request: gr.Request) -> None:
         """The page was closed (or the API client disconnected)."""
@@ -180,7 +200,8 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
                 photo = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"], type="filepath",
                                    height=360, elem_id="photo")
                 with gr.Row():
-                    face_index = gr.Number(0, label="Face (0: the largest)", precision=0, minimum=0, maximum=99)
+                    face_index = gr.Number(0, label="Face (0: the largest)", precision=0, minimum=FACE_INDICES[0],
+                                           maximum=FACE_INDICES[1])
                     mode = gr.Radio([(MODE_LABELS[m], m) for m in models.modes], value=models.default_mode,
                                     label="Inversion")
                 run = gr.Button("Reconstruct in 3D", variant="primary", elem_id="reconstruct")
@@ -204,8 +225,8 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
         count = gr.Slider(*steps.VIEW_COUNTS, value=models.default_view_count, step=1, label="Number of views")
         with gr.Row():
             with gr.Column(scale=1, min_width=240):
-                yaw = gr.Slider(-45, 45, value=20, step=1, label="Yaw (degrees)")
-                pitch = gr.Slider(-25, 25, value=0, step=1, label="Pitch (degrees)")
+                yaw = gr.Slider(*steps.YAW_DEGREES, value=20, step=1, label="Yaw (degrees)")
+                pitch = gr.Slider(*steps.PITCH_DEGREES, value=0, step=1, label="Pitch (degrees)")
             novel = gr.Image(label="View from the sliders", interactive=False, format="png", height=280,
                              elem_id="novel-view")
             novel_depth = gr.Image(label="Its depth", interactive=False, format="png", height=280)
@@ -235,7 +256,10 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
             video = gr.Video(label="Turntable", interactive=False, elem_id="turntable")
             inversion_file = gr.File(label="Inversion (load with triplanenet.Inversion.load)")
 
-        model_work = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY}
+        # No event lets Gradio preprocess its inputs: our loaders and range checks see what the client sent
+        # (a non-image crop, "abc" for a slider, NaN) and answer with a readable message.
+        raw = {"preprocess": False}
+        model_work = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY, **raw}
 
         def after_alignment(aligned: Any, public: bool) -> None:
             """Chain inversion -> views -> depth -> mesh after an alignment; each shows up as soon as it exists."""
@@ -246,7 +270,7 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
              .success(readable(on_invert), [crop, camera, mode, session], [comparison, inversion_info, session],
                       **named("invert"), **model_work)
              .success(readable(on_views), [count, session], gallery, **named("views"), **model_work)
-             .success(readable(on_depth), session, [depth_picture, depth_file], **named("depth"))
+             .success(readable(on_depth), session, [depth_picture, depth_file], **named("depth"), **raw)
              .success(readable(on_mesh), [resolution, session], [model3d, figure, mesh_files, mesh_note],
                       **named("mesh"), **model_work))
 
@@ -262,7 +286,8 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
         gr.on([yaw.release, pitch.release], readable(on_render), [yaw, pitch, session], [novel, novel_depth],
               api_name="render", show_progress="minimal", **model_work)
         video_button.click(readable(on_video), [frames, session], video, api_name="video", **model_work)
-        save_button.click(readable(on_save_inversion), session, inversion_file, api_name="inversion")
+        save_button.click(readable(on_save_inversion), session, inversion_file, api_name="inversion", **raw)
+        demo.load(page_opened)
         demo.unload(end_session)
     return demo
 
@@ -274,7 +299,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"'bundled-v1' (default: ${CHECKPOINT_ENV}, else 'bundled')")
     parser.add_argument("--host", default=None, help="address to serve on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--max-sessions", type=int, default=MAX_SESSIONS,
+                        help="live sessions kept; the least recently used is evicted (default: %(default)s)")
     return parser.parse_args(argv)
+
+
+def stop_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM ends the server like Ctrl-C: Gradio closes it, then ``atexit`` deletes the workspace."""
+    raise KeyboardInterrupt
+
+
+def open_workspace(max_sessions: int) -> Workspace:
+    """The session workspace, removed at exit; Gradio's cache goes inside it unless ``$GRADIO_TEMP_DIR`` is set.
+
+    Inside it, the cache is swept with the workspace when a later start finds this process dead.
+    """
+    workspace = Workspace(served=os.environ.get("GRADIO_TEMP_DIR"), max_sessions=max_sessions)
+    os.environ["GRADIO_TEMP_DIR"] = str(workspace.served)
+    atexit.register(workspace.remove)
+    workspace.start_sweeper()
+    return workspace
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,8 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, ValueError, OSError) as exc:
         print(f"error: cannot load the model {args.checkpoint!r}: {exc}", file=sys.stderr)
         return 2
-    workspace = Workspace()
-    atexit.register(workspace.remove)
+    if args.max_sessions < 1:
+        print(f"error: --max-sessions must be at least 1, got {args.max_sessions}", file=sys.stderr)
+        return 2
+    workspace = open_workspace(args.max_sessions)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     demo = build_app(models, workspace)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
     demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False, max_file_size="40mb",

@@ -51,18 +51,28 @@ class AppServer:
             self.process.wait()
 
 
-def start_app(folder: Path, *extra_args: str) -> AppServer:
-    """Run ``app.py`` from ``folder`` (its caches and session folders go there); wait until it answers."""
+def start_app(folder: Path, *extra_args: str, own_temp: bool = False) -> AppServer:
+    """Run ``app.py`` from ``folder`` (its caches and session folders go there); wait until it answers.
+
+    ``own_temp``: instead of fixed session and Gradio cache folders, give the app
+    ``folder/tmp`` as its temporary directory, where it makes its own
+    ``triplanenet-app-<pid>`` root (with Gradio's cache inside), as on a real server.
+    """
     port = free_port()
-    log = folder / "server.log"
+    log = folder / f"server-{port}.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
            "TRIPLANENET_CHECKPOINT": "bundled", "TRIPLANENET_APP_OUTPUTS": str(folder / "sessions"),
            "GRADIO_TEMP_DIR": str(folder / "gradio-cache")}
     env.pop("GRADIO_SERVER_NAME", None)
+    if own_temp:
+        (folder / "tmp").mkdir(exist_ok=True)
+        env["TMPDIR"] = str(folder / "tmp")
+        del env["TRIPLANENET_APP_OUTPUTS"], env["GRADIO_TEMP_DIR"]
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port),
                                     *extra_args], cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = AppServer(f"http://127.0.0.1:{port}/", process, folder / "sessions", log)
+    sessions = folder / "tmp" / f"triplanenet-app-{process.pid}" if own_temp else folder / "sessions"
+    server = AppServer(f"http://127.0.0.1:{port}/", process, sessions, log)
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if not server.alive():

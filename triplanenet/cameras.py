@@ -29,6 +29,26 @@ PIVOT = (0.0, 0.0, 0.2)
 
 Tensorish = float | Sequence[float] | torch.Tensor
 
+RADIUS_RANGE = (1.5, 4.0)
+"""Camera distances from the origin (world units) that can see the head.
+
+EG3D's renderer samples each ray from 2.25 to 3.3 units in front of the camera
+and the head lives in the box [-0.5, 0.5]^3 (half diagonal 0.87), so a camera
+closer than about 1.4 or farther than about 4.2 renders nothing at all."""
+MAX_AIM_DEGREES = 30.0
+"""Largest angle between a camera's viewing axis and the direction to the origin.
+
+EG3D's field of view is +-6.7 degrees and the head's box spans +-18 degrees seen
+from 2.7 units, so a camera aimed more than about 25 degrees away sees no head."""
+ROTATION_TOLERANCE = 1e-3
+"""Largest entry of ``R^T R - I`` (and of ``det R - 1``) accepted for the cam2world rotation."""
+FOCAL_RANGE = (2.0, 10.0)
+"""Normalised focal lengths accepted (EG3D's FFHQ: 4.2647; a crop of the same face at other zooms)."""
+PRINCIPAL_RANGE = (0.4, 0.6)
+"""Normalised principal points accepted (EG3D: 0.5, the crop's centre)."""
+SQUARE_PIXEL_TOLERANCE = 0.01
+"""Largest relative difference between the two focal lengths (EG3D's pixels are square)."""
+
 
 def intrinsics(focal: float = FOCAL, principal: float = 0.5) -> torch.Tensor:
     """Normalised 3x3 intrinsics ``[[f, 0, p], [0, f, p], [0, 0, 1]]``."""
@@ -124,3 +144,62 @@ def mirror(c: torch.Tensor) -> torch.Tensor:
     s = torch.tensor([-1.0, 1.0, 1.0, 1.0], dtype=cam2world.dtype)
     flipped = cam2world * s[:, None] * s[None, :]
     return label(flipped, K)
+
+
+def _describe(index: int, count: int) -> str:
+    return "The camera" if count == 1 else f"Camera {index}"
+
+
+def _check_pose(cam2world: torch.Tensor, name: str) -> None:
+    """Refuse a cam2world [4,4] (float64) that is not a rigid pose seeing the head, naming what is wrong."""
+    if not torch.allclose(cam2world[3], torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=cam2world.dtype)):
+        raise ValueError(f"{name}'s cam2world matrix must end with the row 0, 0, 0, 1 (numbers 13-16 of 25), "
+                         f"got {', '.join(f'{v:.4g}' for v in cam2world[3].tolist())}")
+    rotation, position = cam2world[:3, :3], cam2world[:3, 3]
+    error = max((rotation.T @ rotation - torch.eye(3, dtype=rotation.dtype)).abs().max().item(),
+                abs(torch.linalg.det(rotation).item() - 1))
+    if error > ROTATION_TOLERANCE:
+        raise ValueError(f"{name}'s cam2world matrix does not hold a rotation (its 3x3 part must be orthonormal "
+                         f"with determinant +1; it is off by {error:.3g})")
+    radius = position.norm().item()
+    if not RADIUS_RANGE[0] <= radius <= RADIUS_RANGE[1]:
+        raise ValueError(f"{name} is {radius:.3g} units from the head; EG3D's renderer only sees the head from "
+                         f"{RADIUS_RANGE[0]} to {RADIUS_RANGE[1]} units (its cameras are at {RADIUS})")
+    cosine = (rotation[:, 2] @ -position).item() / radius
+    aim = math.degrees(math.acos(max(-1.0, min(1.0, cosine))))
+    if aim > MAX_AIM_DEGREES:
+        raise ValueError(f"{name} looks {aim:.0f} degrees away from the head (at most {MAX_AIM_DEGREES:.0f} "
+                         "degrees can still see it; the viewing axis is the cam2world's third column)")
+
+
+def _check_intrinsics(K: torch.Tensor, name: str) -> None:
+    """Refuse normalised intrinsics [3,3] (float64) unlike EG3D's ``[[f,0,p],[0,f,p],[0,0,1]]``."""
+    fx, fy, skew, cx, cy = K[0, 0].item(), K[1, 1].item(), K[0, 1].item(), K[0, 2].item(), K[1, 2].item()
+    zeros = (skew, K[1, 0].item(), K[2, 0].item(), K[2, 1].item())
+    if any(zeros) or K[2, 2].item() != 1:
+        raise ValueError(f"{name}'s intrinsics (numbers 17-25) must be [[f, 0, p], [0, f, p], [0, 0, 1]] "
+                         f"like EG3D's, got {', '.join(f'{v:.4g}' for v in K.flatten().tolist())}")
+    if not (FOCAL_RANGE[0] <= fx <= FOCAL_RANGE[1] and abs(fx - fy) <= SQUARE_PIXEL_TOLERANCE * fx):
+        raise ValueError(f"{name}'s focal lengths ({fx:.4g}, {fy:.4g}) must be equal and between {FOCAL_RANGE[0]} "
+                         f"and {FOCAL_RANGE[1]} image sizes (EG3D's is {FOCAL})")
+    if not all(PRINCIPAL_RANGE[0] <= p <= PRINCIPAL_RANGE[1] for p in (cx, cy)):
+        raise ValueError(f"{name}'s principal point ({cx:.3g}, {cy:.3g}) must be near the crop's centre, between "
+                         f"{PRINCIPAL_RANGE[0]} and {PRINCIPAL_RANGE[1]} of the image size (EG3D's is 0.5)")
+
+
+def check(c: torch.Tensor) -> None:
+    """Refuse labels [N,25] that are not EG3D cameras able to see the head, with a ``ValueError`` naming what is wrong.
+
+    Each label must hold finite numbers, a rigid cam2world pose (a proper rotation,
+    last row 0, 0, 0, 1) at a distance in :data:`RADIUS_RANGE` from the origin,
+    aimed within :data:`MAX_AIM_DEGREES` of it, and intrinsics like EG3D's
+    (square pixels, no skew, focal in :data:`FOCAL_RANGE`, principal point in
+    :data:`PRINCIPAL_RANGE`). Anything else renders a black image and empty depth.
+    """
+    if not torch.isfinite(c).all():
+        raise ValueError("camera contains NaN or infinite values")
+    cam2world, K = split(c.detach().to("cpu", torch.float64))
+    for index in range(len(c)):
+        name = _describe(index, len(c))
+        _check_pose(cam2world[index], name)
+        _check_intrinsics(K[index], name)

@@ -21,7 +21,9 @@ from PIL import Image
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .cameras import check as check_cameras
 from .models.generator import TriPlaneGenerator
+from .preprocess.images import MAX_CROP_SIDE
 
 FORMAT = "triplanenet.Inversion"
 FORMAT_VERSION = "1"
@@ -77,10 +79,14 @@ def as_images(image: ImageInput, size: int) -> torch.Tensor:
     """Aligned face crop(s) -> [N,3,size,size] float32 in [-1, 1].
 
     Accepts a PIL image, a list of them, an HxWx3 / NxHxWx3 uint8 array, or a
-    float tensor [3,H,W] / [N,3,H,W] in [-1, 1]. Crops must be square; other
-    sizes than ``size`` are resized.
+    float tensor [3,H,W] / [N,3,H,W] in [-1, 1]. Crops must be square, at most
+    :data:`~triplanenet.preprocess.images.MAX_CROP_SIDE` px; other sizes than
+    ``size`` are resized.
     """
     if isinstance(image, Image.Image):
+        if max(image.size) > MAX_CROP_SIDE:
+            raise ValueError(f"expected an aligned face crop of at most {MAX_CROP_SIDE} px, got "
+                             f"{image.width}x{image.height} (align it with triplanenet.preprocess first)")
         x = _uint8_to_tensor(np.asarray(image.convert("RGB")))
     elif isinstance(image, (list, tuple)) and image and all(isinstance(i, Image.Image) for i in image):
         return torch.cat([as_images(i, size) for i in image])
@@ -90,9 +96,9 @@ def as_images(image: ImageInput, size: int) -> torch.Tensor:
         x = _float_tensor(image)
     else:
         raise ValueError(f"expected a PIL image, a uint8 numpy array or a float tensor, got {type(image).__name__}")
-    if x.shape[0] == 0 or x.shape[-1] != x.shape[-2]:
-        raise ValueError(f"expected square aligned face crops, got {x.shape[0]} image(s) of "
-                         f"{x.shape[-2]}x{x.shape[-1]} (align them with triplanenet.preprocess first)")
+    if x.shape[0] == 0 or x.shape[-1] != x.shape[-2] or x.shape[-1] > MAX_CROP_SIDE:
+        raise ValueError(f"expected square aligned face crops of at most {MAX_CROP_SIDE} px, got {x.shape[0]} "
+                         f"image(s) of {x.shape[-2]}x{x.shape[-1]} (align them with triplanenet.preprocess first)")
     return resize_images(x, size)
 
 
@@ -100,7 +106,8 @@ def as_cameras(camera: CameraInput, n: int | None = None) -> torch.Tensor:
     """Camera label(s) -> [n,25] float32 (a single camera is repeated for ``n`` images).
 
     Accepts 25 numbers or an [N,25] array as a list, numpy array or tensor.
-    With ``n=None`` any number of cameras is returned as given.
+    With ``n=None`` any number of cameras is returned as given. Each must be an
+    EG3D camera that can see the head (:func:`triplanenet.cameras.check`).
     """
     try:
         c = camera if isinstance(camera, torch.Tensor) else torch.from_numpy(np.asarray(camera, dtype=np.float32))
@@ -111,10 +118,9 @@ def as_cameras(camera: CameraInput, n: int | None = None) -> torch.Tensor:
     if c.ndim != 2 or c.shape[1] != 25 or c.shape[0] == 0:
         raise ValueError(f"camera must be 25 numbers (16 cam2world + 9 intrinsics) or [N,25], "
                          f"got shape {tuple(c.shape)}")
-    if not torch.isfinite(c).all():
-        raise ValueError("camera contains NaN or infinite values")
     if n is not None and len(c) not in (1, n):
         raise ValueError(f"got {len(c)} cameras for {n} image(s); pass one camera or one per image")
+    check_cameras(c)
     c = c.float()
     return c.expand(n, 25).contiguous() if n is not None else c
 

@@ -24,7 +24,7 @@ from ..geometry import LEVEL, TRIM_VALUE, Mesh, dense_grid, extract_mesh
 from ..inversion import Inversion
 from ..preprocess import align_face
 from ..preprocess.align import OUTPUT_SIZE
-from ..preprocess.images import ImageSource
+from ..preprocess.images import MAX_CROP_SIDE, ImageSource, load_image
 from ..video import orbit_cameras
 from ..views import Scene, View, gallery, render_views, to_uint8, yaw_sweep
 from .drawing import landmarks_preview
@@ -36,21 +36,39 @@ Report = Callable[[float, str], None]
 MESH_RESOLUTIONS = (64, 512)
 VIEW_COUNTS = (1, 16)
 VIDEO_FRAMES = (8, 240)
+YAW_DEGREES = (-45, 45)
+PITCH_DEGREES = (-25, 25)
+"""Slider ranges of the novel view (degrees, EG3D's offsets from the frontal view)."""
+CROP_MAX_PIXELS = MAX_CROP_SIDE * MAX_CROP_SIDE
+"""Largest crop decoded for :func:`invert`; checked from the file's header, before decoding."""
 RENDER_BATCH = 4
 FALLBACK_FRACTION = 0.1
 """Share of the (trimmed) box a fallback surface encloses when the density never reaches EG3D's level."""
+FLAT_DENSITY = "The model's density is flat: there is no surface to mesh."
 
 
 def _silent(fraction: float, message: str) -> None:
     """A :data:`Report` that reports nothing."""
 
 
-def _check_range(name: str, value: float, bounds: tuple[int, int]) -> int:
-    """``value`` as an int, or a ``ValueError`` naming the allowed range."""
+def check_number(name: str, value: object, bounds: tuple[float, float]) -> float:
+    """``value`` (a number or a numeric string, as a client sent it) as a float within ``bounds``.
+
+    Anything else (``None``, text, NaN, out of range) is a ``ValueError`` naming the allowed range.
+    """
     low, high = bounds
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return int(value)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not low <= number <= high:  # NaN fails every comparison
+        raise ValueError(f"{name} must be a number between {low:g} and {high:g}, got {value!r:.40}")
+    return number
+
+
+def _check_range(name: str, value: object, bounds: tuple[int, int]) -> int:
+    """``value`` rounded to an int, or a ``ValueError`` naming the allowed range."""
+    return round(check_number(name, value, bounds))
 
 
 @dataclass
@@ -75,15 +93,18 @@ def align(photo: ImageSource, face_index: int = 0) -> Alignment:
     return Alignment(face.image, [float(v) for v in face.camera], landmarks_preview(face), summary)
 
 
-def invert(models: ModelSet, crop: Image.Image | np.ndarray, camera: Sequence[float], mode: str
+def invert(models: ModelSet, crop: ImageSource, camera: Sequence[float], mode: str
            ) -> tuple[Inversion, View]:
     """Invert an aligned ``crop`` seen from ``camera`` [25] in ``mode`` ("v2", "v1" or "w+").
 
-    Returns the inversion and its render at the photo's camera (image [R,R,3] uint8,
-    depth and opacity [r,r]).
+    ``crop`` is anything :func:`~triplanenet.preprocess.load_image` reads (a file, bytes,
+    a PIL image, an array) of at most :data:`CROP_MAX_PIXELS`; ``camera`` must pass
+    :func:`triplanenet.cameras.check`. Returns the inversion and its render at the
+    photo's camera (image [R,R,3] uint8, depth and opacity [r,r]).
     """
     inverter, refine = models.inverter(mode)
-    inversion = inverter.invert(crop, camera, refine=refine)
+    image = load_image(crop, max_pixels=CROP_MAX_PIXELS)
+    inversion = inverter.invert(image, camera, refine=refine)
     return inversion, render_views(Scene.from_inversion(inversion), inversion.camera)[0]
 
 
@@ -120,15 +141,23 @@ def novel_view(inversion: Inversion, yaw_deg: float, pitch_deg: float) -> tuple[
     Rendered in the generator's fast mode: sliders want an answer while they move, and
     its difference from float32 (47.6 dB PSNR on FFHQ-512) is invisible.
     """
+    yaw_deg = check_number("Yaw (degrees)", yaw_deg, YAW_DEGREES)
+    pitch_deg = check_number("Pitch (degrees)", pitch_deg, PITCH_DEGREES)
     c = cameras.camera(math.radians(yaw_deg), math.radians(pitch_deg))
     view = render_views(Scene.from_inversion(inversion), c, fast=True)[0]
     return view.image, depth_image(view.depth, view.opacity)
 
 
 def densest_level(scene: Scene, fraction: float = FALLBACK_FRACTION, resolution: int = 64) -> float:
-    """The density level enclosing the densest ``fraction`` of the trimmed box (a 64^3 lattice)."""
+    """The density level enclosing the densest ``fraction`` of the trimmed box (a 64^3 lattice).
+
+    Raises ``ValueError`` when no lattice point holds a finite density above the trim value.
+    """
     values = dense_grid(scene.field, resolution, scene.box).values
-    return float(np.quantile(values[values > TRIM_VALUE], 1 - fraction))
+    inside = values[np.isfinite(values) & (values > TRIM_VALUE)]
+    if inside.size == 0:
+        raise ValueError(FLAT_DENSITY)
+    return float(np.quantile(inside, 1 - fraction))
 
 
 def mesh(inversion: Inversion, resolution: int, level: float = LEVEL, report: Report = _silent
@@ -152,7 +181,7 @@ def mesh(inversion: Inversion, resolution: int, level: float = LEVEL, report: Re
                 f"learned this face), so this is the surface enclosing the densest {FALLBACK_FRACTION:.0%} "
                 f"of the box (level {fallback:.3g}), {resolution}^3 grid.")
     if len(result.faces) == 0:
-        raise ValueError("The model's density is flat: there is no surface to mesh.")
+        raise ValueError(FLAT_DENSITY)
     report(1.0, f"{len(result.faces):,} faces")
     return result, note
 

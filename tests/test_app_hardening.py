@@ -1,0 +1,217 @@
+"""The app under hostile and careless clients (issue 12).
+
+Unit tests of the shared checks (cameras, crop sizes) and of the session workspace
+(least-recently-used eviction, idle lifetime of sessions with no page, byte cap,
+served copies, stale folders), then ``app.py`` on 127.0.0.1 driven by
+``gradio_client``: every bad input comes back as our own readable message, a
+client whose session was evicted is told to start again, and nothing is left on
+disk after SIGTERM, or after ``kill -9`` once the next server starts.
+"""
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from triplanenet import cameras
+from triplanenet.app.session import OWNER_FILE, SERVED_DIR, Workspace, sweep_stale_roots
+from triplanenet.inversion import Inversion, as_cameras, as_images
+from triplanenet.preprocess.images import MAX_CROP_SIDE
+from triplanenet.views import View
+
+CROP_RSS_LIMIT_MIB = 300
+"""A refused 12000x12000 crop must not be decoded: the server's RSS grows by less than this."""
+
+
+def rolled(c: torch.Tensor, degrees: float) -> torch.Tensor:
+    """Labels [N,25] of ``c`` turned by ``degrees`` about each camera's viewing axis (a photo's head roll)."""
+    cam2world, K = cameras.split(c)
+    a = math.radians(degrees)
+    roll = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    turned = cam2world.clone()
+    turned[:, :3, :3] = cam2world[:, :3, :3] @ roll
+    return cameras.label(turned, K)
+
+
+def edited(index: int, value: float, c: torch.Tensor | None = None) -> list[float]:
+    """EG3D's frontal camera (or ``c``) with number ``index`` of 25 set to ``value``."""
+    values = (cameras.camera() if c is None else c)[0].tolist()
+    values[index] = value
+    return values
+
+
+def turned_away() -> list[float]:
+    """A camera at the right distance whose viewing axis points 90 degrees away from the head."""
+    cam2world, K = cameras.split(cameras.camera())
+    quarter = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+    cam2world[:, :3, :3] = cam2world[:, :3, :3] @ quarter
+    return cameras.label(cam2world, K)[0].tolist()
+
+
+# Cameras and crops: one check shared by the app, the CLI and the Python API.
+
+def test_eg3d_cameras_pass_the_check():
+    c = torch.cat([cameras.camera(torch.linspace(-0.8, 0.8, 5), 0.3), rolled(cameras.camera(0.4, -0.2), 25.0)])
+    assert torch.equal(as_cameras(c), c)
+    assert as_cameras(cameras.camera(0.0, 0.0, radius=3.5, focal=6.0)[0].tolist(), 3).shape == (3, 25)
+
+
+@pytest.mark.parametrize("camera, words", [
+    ([0.0] * 25, "must end with the row 0, 0, 0, 1"),
+    ([1e38] * 25, "must end with the row 0, 0, 0, 1"),
+    ([float("nan")] * 25, "NaN"),
+    (edited(0, 2.0), "does not hold a rotation"),
+    (edited(0, -1.0), "does not hold a rotation"),  # a mirror: determinant -1
+    (cameras.camera(0.0, 0.0, radius=40.0)[0].tolist(), "40 units from the head"),
+    (cameras.camera(0.0, 0.0, radius=0.5)[0].tolist(), "0.5 units from the head"),
+    (turned_away(), "looks 90 degrees away from the head"),
+    (cameras.camera(0.0, 0.0, focal=50.0)[0].tolist(), "focal lengths (50, 50)"),
+    (edited(20, 5.0), "focal lengths (4.265, 5)"),
+    (edited(17, 0.3), "must be [[f, 0, p], [0, f, p], [0, 0, 1]]"),
+    (edited(24, 2.0), "must be [[f, 0, p], [0, f, p], [0, 0, 1]]"),
+    (edited(18, 0.9), "principal point (0.9, 0.5)"),
+])
+def test_cameras_that_cannot_see_the_head_are_refused_with_what_is_wrong(camera, words):
+    with pytest.raises(ValueError) as error:
+        as_cameras(camera, 1)
+    assert words in str(error.value)
+
+
+def test_a_second_bad_camera_is_named():
+    with pytest.raises(ValueError, match="Camera 1 is 40 units"):
+        as_cameras(torch.cat([cameras.camera(), cameras.camera(radius=40.0)]))
+
+
+def test_crops_larger_than_the_bound_are_refused():
+    side = MAX_CROP_SIDE + 2
+    with pytest.raises(ValueError, match=f"at most {MAX_CROP_SIDE} px, got {side}x{side}"):
+        as_images(Image.new("RGB", (side, side)), 128)
+    with pytest.raises(ValueError, match=f"at most {MAX_CROP_SIDE} px"):
+        as_images(np.zeros((side, side, 3), np.uint8), 128)
+
+
+# The session workspace.
+
+class Clock:
+    """Seconds that move only when told to (``advance``)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def tiny_result() -> tuple[Inversion, View]:
+    """A small inversion and input view: enough to be a session's current result."""
+    planes = torch.zeros(1, 3, 2, 4, 4)
+    inversion = Inversion(torch.zeros(1, 2, 8), planes, planes, cameras.camera())
+    view = View(cameras.camera()[0], np.zeros((4, 4, 3), np.uint8), np.zeros((2, 2), np.float32),
+                np.zeros((2, 2), np.float32))
+    return inversion, view
+
+
+def started(workspace: Workspace, key: str) -> object:
+    session = workspace.session(key)
+    session.start(*tiny_result())
+    return session
+
+
+def test_the_least_recently_used_session_is_evicted_and_its_owner_told_to_start_again(tmp_path):
+    workspace = Workspace(tmp_path / "root", served=tmp_path / "served", max_sessions=2)
+    a, b = started(workspace, "a"), started(workspace, "b")
+    depth = a.save_depth(np.zeros((8, 8), np.float32))
+    copy = tmp_path / "served" / "0123abcd" / depth.name  # where Gradio puts its served copy
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(depth.read_bytes())
+    workspace.require(a)  # a is now more recently used than b
+    started(workspace, "c")
+    assert list(workspace.sessions) == ["a", "c"]
+    with pytest.raises(ValueError, match="removed to make room: the server keeps the 2 most recently used heads. "
+                                         "Press Reconstruct to start again"):
+        workspace.require(b)
+    workspace.session("d")
+    assert list(workspace.sessions) == ["c", "d"] and a.inversion is None
+    assert not depth.exists() and not copy.exists() and not copy.parent.exists() and not a.folder.exists()
+    with pytest.raises(ValueError, match="start again"):
+        a.save_depth(np.zeros((8, 8), np.float32))
+    assert not a.folder.exists(), "an evicted session wrote a file"
+    started(workspace, "a")  # its owner starts again
+    assert list(workspace.sessions) == ["d", "a"]
+
+
+def test_sessions_with_no_open_page_expire_sooner(tmp_path):
+    clock = Clock()
+    workspace = Workspace(tmp_path / "root", pageless_seconds=60, clock=clock)
+    workspace.page_opened("page")
+    page, script = started(workspace, "page"), started(workspace, "script")
+    clock.advance(50)
+    workspace.require(script)
+    clock.advance(50)
+    workspace.sweep()
+    assert set(workspace.sessions) == {"page", "script"}
+    clock.advance(11)
+    workspace.sweep()
+    assert list(workspace.sessions) == ["page"] and page.inversion is not None
+    with pytest.raises(ValueError, match="after 1 minutes without use by a client with no open page"):
+        workspace.require(script)
+
+
+def test_session_files_stay_under_the_byte_cap(tmp_path):
+    megabyte = np.zeros(2**18, np.float32)
+    cap = 3.5 * 2**20
+    workspace = Workspace(tmp_path / "root", max_bytes=cap)
+    sessions = [started(workspace, key) for key in "abc"]
+    sessions[0].save_depth(megabyte)
+    sessions[1].save_depth(megabyte)
+    sessions[2].save_depth(megabyte)
+    assert set(workspace.sessions) == {"a", "b", "c"}
+    sessions[2].save_depth(megabyte)  # a fourth megabyte: the least recently used session goes
+    assert list(workspace.sessions) == ["b", "c"]
+    with pytest.raises(ValueError, match="to make room on the server's disk"):
+        workspace.require(sessions[0])
+    assert sum(f.stat().st_size for f in workspace.root.rglob("*.npy")) <= cap
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_folders_of_dead_processes_are_swept_at_start_up(tmp_path):
+    import os
+
+    stale = tmp_path / f"triplanenet-app-{dead_pid()}"
+    (stale / "abc").mkdir(parents=True)
+    (stale / "abc" / "head-1.glb").write_bytes(b"x" * 100)
+    live = tmp_path / f"triplanenet-app-{os.getpid()}"
+    live.mkdir()
+    assert sweep_stale_roots(tmp_path) == [stale]
+    assert not stale.exists() and live.exists()
+
+    fixed = tmp_path / "fixed"  # $TRIPLANENET_APP_OUTPUTS left by a process killed with -9
+    (fixed / "session1").mkdir(parents=True)
+    (fixed / SERVED_DIR / "hash").mkdir(parents=True)
+    (fixed / "session1" / "inversion-1.safetensors").write_bytes(b"x")
+    (fixed / OWNER_FILE).write_text(str(dead_pid()))
+    workspace = Workspace(fixed)
+    assert sorted(p.name for p in fixed.iterdir()) == [OWNER_FILE]
+    assert (fixed / OWNER_FILE).read_text() == str(os.getpid())
+    workspace.remove()
+    assert not fixed.exists()
+
+    foreign = tmp_path / "foreign"  # a folder that was never ours is not emptied
+    (foreign / "photos").mkdir(parents=True)
+    Workspace(foreign).remove()
+    assert (foreign / "photos").is_dir()
