@@ -30,7 +30,8 @@ from triplanenet.preprocess import (
 )
 from triplanenet.preprocess import landmarks as landmarks_module
 from triplanenet.preprocess.align import eg3d_box, render_crop
-from triplanenet.preprocess.pose import CAMERA_DISTANCE, FOCAL_PX, POSE_CROP_SIZE, eg3d_label, rotation_zyx, solve_pnp
+from triplanenet.preprocess.pose import (CAMERA_DISTANCE, FOCAL_PX, POSE_CROP_SIZE, calibrate, eg3d_label,
+                                          rotation_zyx, solve_pnp)
 from triplanenet.preprocess.template import FIVE_POINTS_3D, LANDMARKS_3D, five_points
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the astronaut test photo")
@@ -203,15 +204,19 @@ def test_pnp_recovers_a_synthetic_pose(angles):
 
 
 def test_pose_of_a_synthetic_photo_matches_its_label():
-    """Landmarks of the mean face rendered at a known pose in a photo give that pose's EG3D camera."""
-    rotation = rotation_zyx(np.radians([6.0, 20.0, -4.0]))
+    """Landmarks of the mean face rendered at a known pose in a photo give that pose's EG3D camera,
+    moved into the labels' frame by the calibration."""
+    angles = np.radians([6.0, 20.0, -4.0])
+    rotation = rotation_zyx(angles)
     posed = LANDMARKS_3D @ rotation.T
     pixels = FOCAL_PX * posed[:, :2] / (CAMERA_DISTANCE - posed[:, 2:3]) * 3.0 + np.array([600.0, 400.0])
     photo_points = np.stack([pixels[:, 0], 1000 - 1 - pixels[:, 1]], axis=1)
     fit = fit_five_points(five_points(photo_points), 1000)
     pose = estimate_pose(photo_points, fit, 1200, 1000)
-    assert pose.euler_deg == pytest.approx((6.0, 20.0, -4.0), abs=0.3)
-    assert label_angles(pose.camera) == pytest.approx(label_angles(eg3d_label(rotation, np.zeros(3))), abs=0.3)
+    expected = calibrate(np.concatenate([angles, np.zeros(3)]))
+    assert pose.euler_deg == pytest.approx(tuple(np.degrees(expected[:3])), abs=0.3)
+    assert label_angles(pose.camera) == pytest.approx(
+        label_angles(eg3d_label(rotation_zyx(expected[:3]), np.zeros(3))), abs=0.3)
     yaw, pitch = label_angles(pose.camera)
     assert yaw < -15  # head turned so the nose points to image-right -> negative yaw
     assert (pose.yaw_deg, pose.pitch_deg) == (yaw, pitch)
