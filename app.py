@@ -92,7 +92,7 @@ def readable(fn: Callable) -> Callable:
         except gr.Error:
             raise
         except (ValueError, OSError) as exc:
-            raise gr.Error(html.escape(str(exc)), title="Cannot do that", print_exception=False) from exc
+            raise gr.Error(html.escape(str(exc), quote=False), title="Cannot do that", print_exception=False) from exc
         except Exception as exc:
             traceback.print_exc()
             raise gr.Error(f"The server failed on this request ({html.escape(type(exc).__name__)}). Try again; "
@@ -287,7 +287,7 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
               api_name="render", show_progress="minimal", **model_work)
         video_button.click(readable(on_video), [frames, session], video, api_name="video", **model_work)
         save_button.click(readable(on_save_inversion), session, inversion_file, api_name="inversion", **raw)
-        demo.load(page_opened)
+        demo.load(page_opened, api_visibility="private")
         demo.unload(end_session)
     return demo
 

@@ -215,3 +215,178 @@ def test_folders_of_dead_processes_are_swept_at_start_up(tmp_path):
     (foreign / "photos").mkdir(parents=True)
     Workspace(foreign).remove()
     assert (foreign / "photos").is_dir()
+
+
+# The served app.
+
+gradio_client = pytest.importorskip("gradio_client", reason="gradio-client is not installed (make test installs requirements.txt)")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from app_server import AppServer, start_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> AppServer:
+    running = start_app(tmp_path_factory.mktemp("app"), "--max-sessions", "2", own_temp=True)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def astronaut(tmp_path_factory) -> Path:
+    """scikit-image's astronaut (Eileen Collins, NASA: public domain) as a PNG file."""
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photos") / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    return path
+
+
+def connect(server: AppServer) -> Client:
+    return Client(server.url, verbose=False, download_files=False, analytics_enabled=False)
+
+
+def reconstruct(app: Client, photo: Path) -> tuple[str, list[float]]:
+    """Align and invert (w+, the quickest): the crop's server path and the camera."""
+    _, _, crop, camera = app.predict(handle_file(photo), 0, api_name="/align")
+    app.predict(handle_file(crop["path"]), camera, "w+", api_name="/invert")
+    return crop["path"], camera
+
+
+def refused(app: Client, *args, api_name: str) -> str:
+    """The message of the error ``api_name`` answers ``args`` with (checked to be ours, not Gradio's)."""
+    with pytest.raises(AppError) as error:
+        app.predict(*args, api_name=api_name)
+    message = str(error.value)
+    assert "upstream" not in message and "Traceback" not in message, message
+    return message
+
+
+def wait_for(condition, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.25)
+    return condition()
+
+
+def bad_crops(folder: Path, astronaut: Path) -> dict[Path, str]:
+    """Crop files that are not usable images, and the words our refusal of each holds."""
+    files = {"notes.png": b"these bytes are not an image", "empty.png": b"",
+             "truncated.png": astronaut.read_bytes()[:5000]}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    Image.new("1", (13_000, 13_000)).save(folder / "bomb.png")  # 20 kB that decode to 169 megapixels
+    Image.new("1", (12_000, 12_000)).save(folder / "huge.png")  # 144 megapixels: fine for /align, not a crop
+    return {folder / "notes.png": "not an image", folder / "empty.png": "empty",
+            folder / "truncated.png": "could not be decoded", folder / "bomb.png": "decompression-bomb",
+            folder / "huge.png": "The image is 12000x12000 pixels"}
+
+
+def test_bad_crops_and_cameras_get_our_messages_without_decoding(server, astronaut, tmp_path):
+    app = connect(server)
+    crop, camera = reconstruct(app, astronaut)
+    rss_before = server.rss_kib()
+    for path, words in bad_crops(tmp_path, astronaut).items():
+        assert words in refused(app, handle_file(path), camera, "w+", api_name="/invert"), path.name
+    growth = (server.rss_kib() - rss_before) / 1024
+    assert growth < CROP_RSS_LIMIT_MIB, f"RSS grew by {growth:.0f} MiB: a refused crop was decoded"
+    for bad, words in [([0.0] * 25, "must end with the row 0, 0, 0, 1"), ([1e38] * 25, "must end with the row"),
+                       (cameras.camera(radius=40.0)[0].tolist(), "40 units from the head"),
+                       ("abc", "camera must be 25 numbers"), ([], "Align a photo first")]:
+        assert words in refused(app, handle_file(crop), bad, "w+", api_name="/invert")
+    assert "mode 'v9' is not available" in refused(app, handle_file(crop), camera, "v9", api_name="/invert")
+    assert server.alive()
+    app.close()
+
+
+def raw_call(server: AppServer, api_name: str, data: list, session_hash: str) -> str:
+    """Call ``api_name`` with raw JSON (NaN included, as Python writes it) in a session; the event stream's text."""
+    import json
+    import urllib.request
+
+    url = f"{server.url}gradio_api/call/{api_name}"
+    body = json.dumps({"data": data, "session_hash": session_hash}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event_id = json.load(response)["event_id"]
+    with urllib.request.urlopen(f"{url}/{event_id}", timeout=120) as response:
+        return response.read().decode()
+
+
+@pytest.mark.parametrize("api_name, args, words", [
+    ("views", ["abc"], "The number of views must be a number between 1 and 16, got 'abc'"),
+    ("views", [None], "The number of views must be a number between 1 and 16, got None"),
+    ("mesh", [float("nan")], "The mesh resolution must be a number between 64 and 512, got nan"),
+    ("mesh", [[64]], "The mesh resolution must be a number between 64 and 512, got [64]"),
+    ("video", [None], "The number of video frames must be a number between 8 and 240, got None"),
+    ("render", [float("nan"), 0], "Yaw (degrees) must be a number between -45 and 45, got nan"),
+    ("render", [0, "abc"], "Pitch (degrees) must be a number between -25 and 25, got 'abc'"),
+    ("render", [float("inf"), 0], "Yaw (degrees) must be a number between -45 and 45, got inf"),
+])
+def test_bad_settings_get_our_messages(server, astronaut, api_name, args, words):
+    app = connect(server)
+    reconstruct(app, astronaut)
+    answer = raw_call(server, api_name, args, app.session_hash)
+    assert "event: error" in answer and words in answer, answer
+    assert len(app.predict(1, api_name="/views")) == 1, "the session does not work after its error"
+    app.close()
+
+
+def test_an_evicted_client_is_told_to_start_again(server, astronaut):
+    first, second, third = connect(server), connect(server), connect(server)
+    reconstruct(first, astronaut)
+    reconstruct(second, astronaut)
+    reconstruct(third, astronaut)  # the server keeps 2: the first client's head goes
+    assert "Press Reconstruct to start again" in refused(first, 2, api_name="/views")
+    assert len(second.predict(2, api_name="/views")) == 2
+    reconstruct(first, astronaut)
+    assert len(first.predict(2, api_name="/views")) == 2
+    for app in (first, second, third):
+        app.close()
+
+
+def test_a_session_end_deletes_its_files_and_gradios_served_copies(server, astronaut):
+    app = connect(server)
+    reconstruct(app, astronaut)
+    name = Path(app.predict(api_name="/inversion")["path"]).name
+    [saved] = server.sessions.glob(f"*/{name}")
+    copies = list((server.sessions / SERVED_DIR).glob(f"*/{name}"))
+    assert copies and saved.parent.parent == server.sessions
+    app.close()
+    assert wait_for(lambda: not saved.parent.exists() and not any(p.exists() for p in copies)), (
+        "the session's files or Gradio's copies of them outlived the session")
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Files and app roots under ``folder/tmp``, relative to it.
+
+    (Gradio makes an empty ``gradio/vibe_edit_history`` folder in the temporary
+    directory when it is imported, before the app can point it elsewhere.)
+    """
+    tmp = folder / "tmp"
+    return sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file() or p.name.startswith("triplanenet"))
+
+
+def test_nothing_is_left_on_disk_after_sigterm_or_after_kill_9_and_a_restart(astronaut, tmp_path):
+    first = start_app(tmp_path, own_temp=True)
+    app = connect(first)
+    reconstruct(app, astronaut)
+    app.predict(api_name="/inversion")
+    assert first.sessions.exists()
+    first.stop()  # SIGTERM
+    assert first.process.returncode == 0 and leftovers(tmp_path) == [], leftovers(tmp_path)
+
+    killed = start_app(tmp_path, own_temp=True)
+    app = connect(killed)
+    reconstruct(app, astronaut)
+    app.predict(api_name="/inversion")
+    killed.process.kill()
+    killed.process.wait()
+    assert killed.sessions.exists(), "nothing to sweep: the test proves nothing"
+    restarted = start_app(tmp_path, own_temp=True)
+    assert not killed.sessions.exists(), "the dead server's folder was not swept at start-up"
+    restarted.stop()
+    assert leftovers(tmp_path) == [], leftovers(tmp_path)
