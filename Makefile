@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser test demo bench bundled clean
+.PHONY: setup browser test demo bench bundled bundled-generator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,19 +36,29 @@ demo: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_generator.py
 
-# Retrain the bundled offline model from scratch into assets/bundled (about 2 hours on 2 CPU cores; see the
-# model card in README.md). Runs resume: interrupt and re-run to continue.
-RUNS ?= runs/bundled
-GENERATOR_STEPS ?= 1000
+# Retrain the bundled offline model from scratch into assets/bundled (see the model card in README.md).
+# Runs resume: interrupt and re-run to continue (a run may span sessions; runs/ is git-ignored). The generator
+# stage alone, in the background at the lowest priority on one thread (what the current run was started with):
+#   mkdir -p runs/bundled64 && nohup nice -n 19 make bundled-generator > runs/bundled64/log.txt 2>&1 &
+# Its held-out curve: python benchmarks/plot_training.py runs/bundled64/generator/log.jsonl:new
+RUNS ?= runs/bundled64
+CONFIG ?= bundled64
+GENERATOR_STEPS ?= 6000
+SR_START ?= 4500
+CACHE_HEADS ?= 2000
+RAYS ?= 0
 PSP_STEPS ?= 300
 V2_STEPS ?= 500
 V1_STEPS ?= 150
 ENCODER = $(BIN)/triplanenet train-encoder --data synthetic --synthetic-resolution 128 \
 	--optimizer ranger --lr 3e-4 --save-every 50
 resume = $$(test -f $(RUNS)/$(1)/checkpoint.pt && echo --resume)
-bundled: setup
-	$(BIN)/triplanenet train-generator --steps $(GENERATOR_STEPS) --out $(RUNS)/generator --save-every 50 \
-		$(call resume,generator)
+bundled-generator:
+	OMP_NUM_THREADS=1 $(BIN)/triplanenet train-generator --config $(CONFIG) --fast --cache-heads $(CACHE_HEADS) \
+		--cache-views 4 --batch 4 --views 2 --rays $(RAYS) --sr-start $(SR_START) --steps $(GENERATOR_STEPS) \
+		--lr 2e-3 --warmup 200 --final-lr 0.1 --eval-every 250 --eval-heads 4 --save-every 25 \
+		--out $(RUNS)/generator $(call resume,generator)
+bundled: setup bundled-generator
 	$(ENCODER) --generator $(RUNS)/generator --sizes bundled --stage 1 --batch 4 --steps $(PSP_STEPS) \
 		--out $(RUNS)/psp $(call resume,psp)
 	$(ENCODER) --init $(RUNS)/psp --version 2 --stage 2 --batch 2 --steps $(V2_STEPS) --out $(RUNS)/v2 \

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import sys
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -19,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..synthetic import SyntheticHeads
+from ..synthetic import HeadParams, SyntheticHeads, render, sample_cameras, sample_params
 from ..synthetic.dataset import item_seed
 
 Batch = dict[str, torch.Tensor]
@@ -203,3 +205,140 @@ def random_background(image: torch.Tensor, mask: torch.Tensor, p: float, generat
     backdrop = top + (bottom - top) * t
     replaced = mask * image + (1 - mask) * backdrop
     return apply * replaced + (1 - apply) * image
+
+
+CACHE_SPEC = "spec.json"
+CACHE_CHUNK = 16
+"""Heads per cache file: a build interrupted mid-way loses at most one chunk's renders."""
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """What a ground-truth cache holds: ``heads`` heads seen from ``views`` cameras each, images at
+    ``resolution`` and raw targets (image, depth, mask) at ``raw_resolution``, head ``i`` drawn from
+    ``item_seed(seed, i)`` (the stream :class:`~triplanenet.synthetic.SyntheticHeads` uses)."""
+
+    heads: int
+    views: int
+    resolution: int
+    raw_resolution: int
+    seed: int = 0
+    shadows: bool = True
+    background: float | None = EMPTY_SPACE
+
+    def __post_init__(self) -> None:
+        if self.heads < 1 or self.views < 1:
+            raise ValueError(f"a ground-truth cache needs at least one head and one view, got {self.heads} heads "
+                             f"and {self.views} views")
+        if self.resolution % self.raw_resolution:
+            raise ValueError(f"the image resolution {self.resolution} must be a multiple of the raw "
+                             f"resolution {self.raw_resolution}")
+
+
+def _to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] -> uint8 in [0, 255] (rounded)."""
+    return ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def _from_uint8(image: torch.Tensor) -> torch.Tensor:
+    return image.float() / 127.5 - 1
+
+
+class GroundTruthCache:
+    """Synthetic ground truth rendered once into ``root`` and reused every epoch (reproducible by seed).
+
+    Files: ``spec.json`` (the :class:`CacheSpec`) and one ``chunk_NNNNN.pt`` per
+    :data:`CACHE_CHUNK` heads, written atomically, so :meth:`build` resumes where
+    it stopped. Per view it keeps ``image`` [3,R,R] and ``raw`` [3,r,r] as uint8,
+    ``depth`` and ``mask`` [1,r,r] as float16 (area-averaged to r like the trainer's
+    losses do), so 1000 heads x 4 views at 128/64 px take about 300 MB.
+    """
+
+    def __init__(self, root: str | Path, spec: CacheSpec) -> None:
+        self.root, self.spec = Path(root), spec
+        self.data: dict[str, torch.Tensor] | None = None
+        self.cpu_hours = 0.0
+
+    def __len__(self) -> int:
+        return self.spec.heads
+
+    @property
+    def chunks(self) -> int:
+        return math.ceil(self.spec.heads / CACHE_CHUNK)
+
+    def chunk_path(self, index: int) -> Path:
+        return self.root / f"chunk_{index:05d}.pt"
+
+    def head(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Head ``index``'s parameters [97] and its ``views`` cameras [V,25]."""
+        generator = torch.Generator().manual_seed(item_seed(self.spec.seed, index))
+        return sample_params(1, generator).to_tensor()[0], sample_cameras(self.spec.views, generator)
+
+    def render_chunk(self, index: int) -> dict[str, torch.Tensor]:
+        """Ground truth of the heads in chunk ``index``: ``params`` [H,97], ``camera`` [H,V,25], ``image``
+        [H,V,3,R,R] and ``raw`` [H,V,3,r,r] (uint8), ``depth`` and ``mask`` [H,V,1,r,r] (float16)."""
+        spec, started = self.spec, time.process_time()
+        heads = [self.head(i) for i in range(index * CACHE_CHUNK, min(spec.heads, (index + 1) * CACHE_CHUNK))]
+        params = torch.stack([p for p, _ in heads])
+        camera = torch.stack([c for _, c in heads])
+        h, v, r = len(heads), spec.views, spec.raw_resolution
+        out = render(HeadParams.from_tensor(params.repeat_interleave(v, dim=0)), camera.reshape(h * v, 25),
+                     spec.resolution, shadows=spec.shadows)
+        image = out["image"]
+        if spec.background is not None:
+            image = with_background(image, out["mask"], spec.background)
+
+        def per_head(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(h, v, *x.shape[1:])
+
+        return {"params": params, "camera": camera, "image": per_head(_to_uint8(image)),
+                "raw": per_head(_to_uint8(_area(image, r))), "depth": per_head(_area(out["depth"], r).half()),
+                "mask": per_head(_area(out["mask"], r).half()),
+                "cpu_seconds": torch.tensor(time.process_time() - started, dtype=torch.float64)}
+
+    def build(self, progress: bool = False) -> None:
+        """Render every missing chunk (``progress``: one line per chunk on stderr)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        spec_path = self.root / CACHE_SPEC
+        if spec_path.exists() and CacheSpec(**json.loads(spec_path.read_text())) != self.spec:
+            raise ValueError(f"{self.root} holds a ground-truth cache of another spec ({spec_path.read_text()}); "
+                             f"delete it or choose another --cache-dir")
+        spec_path.write_text(json.dumps(asdict(self.spec)))
+        for index in range(self.chunks):
+            path = self.chunk_path(index)
+            if path.exists():
+                continue
+            tmp = path.with_name(path.name + ".tmp")
+            torch.save(self.render_chunk(index), tmp)
+            tmp.replace(path)
+            if progress:
+                sys.stderr.write(f"ground-truth cache: chunk {index + 1}/{self.chunks}\n")
+                sys.stderr.flush()
+
+    def load(self) -> None:
+        """Read every chunk into memory (building the missing ones first)."""
+        self.build()
+        chunks = [torch.load(self.chunk_path(i), weights_only=True) for i in range(self.chunks)]
+        self.cpu_hours = sum(float(chunk.pop("cpu_seconds")) for chunk in chunks) / 3600
+        self.data = {key: torch.cat([chunk[key] for chunk in chunks]) for key in chunks[0]}
+
+    def batch(self, heads: list[int], views: torch.Tensor) -> Batch:
+        """Heads ``heads`` seen from their cached views ``views`` [B,V'] (indices < ``spec.views``), head-major
+        (N = B*V'): ``params`` [B,97], ``camera`` [N,25], ``image`` [N,3,R,R], ``raw`` [N,3,r,r], ``depth``
+        and ``mask`` [N,1,r,r], all float32."""
+        if self.data is None:
+            self.load()
+        rows = torch.tensor(heads).view(-1, 1)
+
+        def pick(key: str) -> torch.Tensor:
+            x = self.data[key][rows, views]
+            return x.reshape(-1, *x.shape[2:])
+
+        return {"params": self.data["params"][heads], "camera": pick("camera"),
+                "image": _from_uint8(pick("image")), "raw": _from_uint8(pick("raw")),
+                "depth": pick("depth").float(), "mask": pick("mask").float()}
+
+
+def _area(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Images [N,C,H,W] average-pooled to [N,C,size,size] (H a multiple of size)."""
+    return x if x.shape[-1] == size else F.adaptive_avg_pool2d(x, (size, size))

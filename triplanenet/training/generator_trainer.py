@@ -16,6 +16,18 @@ tri-plane per head and renders it from every camera. Losses:
 By default the ground-truth background is replaced by black (-1:
 :data:`~.data.EMPTY_SPACE`, what the renderer shows through empty space), so
 colours, depth and opacity agree.
+
+The fast path (``cache_heads`` > 0, what ``make bundled`` uses) differs in four ways,
+each measured in ``benchmarks/bench_training.py``:
+
+* ground truth comes from a :class:`~.data.GroundTruthCache` rendered once
+  (``cache_heads`` heads x ``cache_views`` cameras, reproducible by seed) instead of
+  being sphere-traced every step; each step picks ``views`` of a head's cached cameras;
+* all views of a head are rendered as one scene against its one tri-plane
+  (:func:`render_views`: rays concatenated, no per-view copies of the planes);
+* before step ``sr_start`` only the raw render is supervised and super-resolution
+  is not run at all (its terms and LPIPS join from ``sr_start`` on);
+* with ``rays`` > 0, those steps render only ``rays`` random pixels per view.
 """
 from __future__ import annotations
 
@@ -27,15 +39,21 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .. import configs
+from .. import cameras, configs
 from ..inversion import resize_images
 from ..models.generator import TriPlaneGenerator
+from ..rendering import ray_bundle
 from ..synthetic import SIZE, HeadParams, render, sample_cameras, sample_params
-from .data import EMPTY_SPACE, Batch, step_generator, with_background
+from .data import (EMPTY_SPACE, Batch, CacheSpec, GroundTruthCache, batch_indices, step_generator,
+                   with_background)
 from .losses import LPIPS
 
 NORMALIZATION_NAME = "head_params.json"
 STATISTICS_SAMPLES = 4096
+INSIDE = 0.999
+"""Pixels whose (area-averaged) mask exceeds this are fully inside the head: depth is supervised there."""
+EVAL_MESH_RESOLUTION = 64
+"""Lattice of the Chamfer meshes logged during training (``triplanenet evaluate`` uses 128)."""
 
 
 def param_statistics(samples: int = STATISTICS_SAMPLES, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,10 +92,61 @@ class GeneratorTrainConfig:
     shadows: bool = True
     deterministic_render: bool = False
     weights: GeneratorLossWeights = field(default_factory=GeneratorLossWeights)
+    cache_heads: int = 0
+    cache_views: int = 4
+    cache_dir: str = ""
+    one_scene: bool = False
+    sr_start: int = 0
+    rays: int = 0
+    eval_heads: int = 4
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GeneratorTrainConfig":
         return cls(**{**data, "weights": GeneratorLossWeights(**data.get("weights", {}))})
+
+
+def render_views(generator: TriPlaneGenerator, ws: torch.Tensor, planes: torch.Tensor, camera: torch.Tensor,
+                 rays: torch.Tensor | None = None, super_resolve: bool = True,
+                 deterministic: bool = False) -> dict[str, torch.Tensor]:
+    """Each head's tri-plane ``planes`` [B,3,C,H,W] seen from its ``V`` cameras ``camera`` [B*V,25] (head-major)
+    as one scene: the views' rays are concatenated, so the planes are never copied per view.
+
+    With ``rays`` [B,K] (indices into a head's V*r*r pixel rays, view-major) only those rays are rendered and
+    the outputs are per ray: ``image_raw`` [B,K,3], ``image_depth`` and ``image_opacity`` [B,K,1]. Otherwise
+    images: ``image_raw`` [N,3,r,r], ``image_depth`` / ``image_opacity`` [N,1,r,r] (N = B*V) and, when
+    ``super_resolve``, ``image`` [N,3,R,R]. ``image_raw`` is always the volume-rendered colour itself (the 2X
+    module's raw output adds its first block's RGB at r = 64; supervising the render directly keeps the
+    geometry honest).
+    """
+    b, r = len(planes), generator.neural_rendering_resolution
+    views = len(camera) // b
+    cam2world, intrinsics = cameras.split(camera)
+    origins, directions = (x.reshape(b, views * r * r, 3) for x in ray_bundle(cam2world, intrinsics, r))
+    if rays is not None:
+        index = rays.unsqueeze(-1).expand(-1, -1, 3)
+        origins, directions = origins.gather(1, index), directions.gather(1, index)
+    out = generator.renderer(planes, generator.decoder, origins, directions, deterministic)
+    if rays is not None:
+        return {"image_raw": out.features[..., :3], "image_depth": out.depth, "image_opacity": out.opacity}
+
+    def image(x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(b * views, r * r, -1).permute(0, 2, 1).reshape(b * views, -1, r, r)
+
+    features = image(out.features)
+    result = {"image_raw": features[:, :3], "image_depth": image(out.depth), "image_opacity": image(out.opacity)}
+    if super_resolve:
+        result["image"], _ = generator.superresolution(
+            features[:, :3], features, ws.repeat_interleave(views, dim=0),
+            noise_mode=generator.rendering_kwargs.get("superresolution_noise_mode", "none"))
+    return result
+
+
+def pixels_of(images: torch.Tensor, rays: torch.Tensor) -> torch.Tensor:
+    """Images [B*V,C,r,r] (head-major) read at ray indices ``rays`` [B,K] (view-major per head) -> [B,K,C]."""
+    b = len(rays)
+    flat = images.reshape(b, -1, images.shape[1], images.shape[-2] * images.shape[-1])
+    flat = flat.permute(0, 1, 3, 2).reshape(b, -1, images.shape[1])
+    return flat.gather(1, rays.unsqueeze(-1).expand(-1, -1, images.shape[1]))
 
 
 class GeneratorTask:
@@ -87,8 +156,21 @@ class GeneratorTask:
                  statistics: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         if generator.z_dim != SIZE:
             raise ValueError(f"the generator's z_dim is {generator.z_dim}; head parameters have {SIZE} numbers")
+        if config.cache_heads and config.views > config.cache_views:
+            raise ValueError(f"--views {config.views} exceeds the {config.cache_views} cached views per head: "
+                             f"raise --cache-views or lower --views")
         self.model, self.config, self.lpips = generator, config, lpips
         self.mean, self.std = statistics if statistics is not None else param_statistics()
+        self.cache = self._cache() if config.cache_heads else None
+        self._held_out: list[tuple[Any, Any]] | None = None
+
+    def _cache(self) -> GroundTruthCache:
+        if not self.config.cache_dir:
+            raise ValueError("a ground-truth cache needs a folder (cache_dir)")
+        spec = CacheSpec(self.config.cache_heads, self.config.cache_views, self.model.img_resolution,
+                         self.model.neural_rendering_resolution, self.config.seed, self.config.shadows,
+                         self.config.background)
+        return GroundTruthCache(self.config.cache_dir, spec)
 
     @property
     def device(self) -> torch.device:
@@ -101,14 +183,37 @@ class GeneratorTask:
         self.model.train().requires_grad_(True)
         if self.lpips is not None:
             self.lpips.to(self.device)
+        if self.cache is not None and self.cache.data is None:
+            self.cache.build(progress=True)
+            self.cache.load()
 
     def normalize(self, params: torch.Tensor) -> torch.Tensor:
         """Head parameters [B,97] -> the generator's z [B,97] (zero mean, unit variance over heads)."""
         return (params - self.mean.to(params.device)) / self.std.to(params.device)
 
     def batch(self, step: int, rank: int = 0, world: int = 1) -> Batch:
-        """``params`` [B,97], and per view (N = B*views, head-major): ``camera`` [N,25], ground-truth
-        ``image`` [N,3,R,R] (background replaced when configured), ``depth`` and ``mask`` [N,1,R,R]."""
+        """``params`` [B,97], ``step`` [] and per view (N = B*views, head-major): ``camera`` [N,25],
+        ground-truth ``image`` [N,3,R,R] (background replaced when configured), ``depth`` and ``mask``
+        [N,1,R,R] (from the cache: [N,1,r,r], with ``raw`` [N,3,r,r]); with ray batches, ``rays`` [B,K]."""
+        data = self._cached_batch(step, rank, world) if self.cache is not None else self._rendered_batch(step, rank)
+        data["step"] = torch.tensor(step)
+        if self._ray_step(step):
+            g = step_generator(self.config.seed, step, rank)
+            total = self.config.views * self.model.neural_rendering_resolution ** 2
+            rays = torch.rand(self.config.batch, total, generator=g).argsort(dim=1)
+            data["rays"] = rays[:, :self.config.rays * self.config.views]
+        return {key: value.to(self.device) for key, value in data.items()}
+
+    def _ray_step(self, step: int) -> bool:
+        return self.config.rays > 0 and step < self.config.sr_start
+
+    def _cached_batch(self, step: int, rank: int, world: int) -> Batch:
+        heads = batch_indices(len(self.cache), self.config.batch, self.config.seed, step, rank, world)
+        g = step_generator(self.config.seed, step, rank)
+        order = torch.rand(len(heads), self.config.cache_views, generator=g).argsort(dim=1)
+        return self.cache.batch(heads, order[:, :self.config.views])
+
+    def _rendered_batch(self, step: int, rank: int) -> Batch:
         g = step_generator(self.config.seed, step, rank)
         params = sample_params(self.config.batch, g)
         camera = sample_cameras(self.config.batch * self.config.views, g)
@@ -117,9 +222,8 @@ class GeneratorTask:
         image = out["image"]
         if self.config.background is not None:
             image = with_background(image, out["mask"], self.config.background)
-        data = {"params": params.to_tensor(), "camera": camera, "image": image, "depth": out["depth"],
+        return {"params": params.to_tensor(), "camera": camera, "image": image, "depth": out["depth"],
                 "mask": out["mask"]}
-        return {key: value.to(self.device) for key, value in data.items()}
 
     def forward(self, params: torch.Tensor, camera: torch.Tensor) -> dict[str, torch.Tensor]:
         """One tri-plane per head ``params`` [B,97], rendered from ``camera`` [B*views,25] (head-major)."""
@@ -130,10 +234,22 @@ class GeneratorTask:
                                     planes=planes.repeat_interleave(views, dim=0),
                                     deterministic=self.config.deterministic_render)
 
+    def forward_scene(self, params: torch.Tensor, camera: torch.Tensor, rays: torch.Tensor | None,
+                      super_resolve: bool) -> dict[str, torch.Tensor]:
+        """Like :meth:`forward`, every head's views rendered as one scene (:func:`render_views`)."""
+        views = len(camera) // len(params)
+        ws = self.model.mapping(self.normalize(params), camera[::views])
+        return render_views(self.model, ws, self.model.planes(ws), camera, rays, super_resolve,
+                            self.config.deterministic_render)
+
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of the supervised terms (see module doc) and every term's value."""
-        out = self.forward(batch["params"], batch["camera"])
-        terms = self.terms(out, batch)
+        if self.config.one_scene:
+            super_resolve = int(batch["step"]) >= self.config.sr_start
+            out = self.forward_scene(batch["params"], batch["camera"], batch.get("rays"), super_resolve)
+        else:
+            out = self.forward(batch["params"], batch["camera"])
+        terms = self.ray_terms(out, batch) if "rays" in batch else self.terms(out, batch)
         w = asdict(self.config.weights)
         total = sum(w[name] * value for name, value in terms.items())
         return total, {"loss": float(total.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
@@ -142,15 +258,66 @@ class GeneratorTask:
         """Unweighted loss terms of generator outputs ``out`` against ``batch``."""
         r = out["image_depth"].shape[-1]
         mask = resize_images(batch["mask"], r)
-        inside = (mask > 0.999).float()
+        inside = (mask > INSIDE).float()
         depth_error = (out["image_depth"] - resize_images(batch["depth"], r)).abs() * inside
-        terms = {"image": F.l1_loss(out["image"], batch["image"]),
-                 "image_raw": F.l1_loss(out["image_raw"], resize_images(batch["image"], out["image_raw"].shape[-1])),
+        raw_size = out["image_raw"].shape[-1]
+        raw = batch["raw"] if "raw" in batch and batch["raw"].shape[-1] == raw_size else None
+        terms = {"image_raw": F.l1_loss(out["image_raw"], raw if raw is not None
+                                        else resize_images(batch["image"], raw_size)),
                  "depth": depth_error.sum() / inside.sum().clamp(min=1),
                  "opacity": F.l1_loss(out["image_opacity"], mask)}
-        if self.lpips is not None:
-            terms["lpips"] = self.lpips(out["image"], batch["image"]).mean()
+        if "image" in out:
+            terms["image"] = F.l1_loss(out["image"], batch["image"])
+            if self.lpips is not None:
+                terms["lpips"] = self.lpips(out["image"], batch["image"]).mean()
         return terms
+
+    def ray_terms(self, out: dict[str, torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
+        """The raw, depth and opacity terms on the sampled rays ``batch["rays"]`` [B,K] only."""
+        rays, r = batch["rays"], self.model.neural_rendering_resolution
+        raw = batch["raw"] if "raw" in batch else resize_images(batch["image"], r)
+        mask = pixels_of(resize_images(batch["mask"], r), rays)
+        inside = (mask > INSIDE).float()
+        depth_error = (out["image_depth"] - pixels_of(resize_images(batch["depth"], r), rays)).abs() * inside
+        return {"image_raw": F.l1_loss(out["image_raw"], pixels_of(raw, rays)),
+                "depth": depth_error.sum() / inside.sum().clamp(min=1),
+                "opacity": F.l1_loss(out["image_opacity"], mask)}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Held-out heads ``0..eval_heads-1`` of ``triplanenet evaluate`` rendered from their true parameters:
+        mean same-view and novel-view PSNR (dB, final image) and Chamfer (% of the box, meshes at
+        :data:`EVAL_MESH_RESOLUTION`)."""
+        from ..evaluation import chamfer_distance, ground_truth, psnr, surface_mesh
+        from ..geometry import LEVEL, extract_mesh
+
+        self.model.eval()
+        box = self.model.rendering_kwargs["box_warp"]
+        if self._held_out is None:
+            self._held_out = [(truth, surface_mesh(truth.params, EVAL_MESH_RESOLUTION, box))
+                              for truth in (ground_truth(seed, self.model.img_resolution)
+                                            for seed in range(self.config.eval_heads))]
+        same, novel, chamfer = [], [], []
+        for truth, truth_mesh in self._held_out:
+            ws = self.model.mapping(self.normalize(truth.params.to_tensor()), truth.cameras[:1])
+            planes = self.model.planes(ws)
+            out = self.model.synthesis(ws.expand(len(truth.cameras), -1, -1), truth.cameras,
+                                       planes=planes.expand(len(truth.cameras), -1, -1, -1, -1), deterministic=True)
+            scores = psnr(out["image"], truth.image)
+            same.append(float(scores[0]))
+            novel.append(float(scores[1:].mean()))
+            mesh = extract_mesh(lambda p: self._field(p, planes), EVAL_MESH_RESOLUTION, box, level=LEVEL,
+                                colors=False)
+            if len(mesh.faces) and len(truth_mesh.faces):
+                chamfer.append(100 * chamfer_distance(mesh, truth_mesh) / box)
+        return {"psnr": sum(same) / len(same), "psnr_novel": sum(novel) / len(novel),
+                "chamfer_percent": sum(chamfer) / len(chamfer) if chamfer else float("nan"),
+                "chamfer_heads": len(chamfer), "cache_cpu_hours": self.cache.cpu_hours if self.cache else 0.0}
+
+    def _field(self, points: torch.Tensor, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Density and colour of points [M,3] in one head's ``planes`` [1,3,C,H,W]."""
+        out = self.model.renderer.query(planes, self.model.decoder, points[None])
+        return out["sigma"][0], out["rgb"][0, :, :3]
 
     def config_dict(self) -> dict[str, Any]:
         return {"generator_training": asdict(self.config), "generator": self.model.get_config(),

@@ -14,7 +14,9 @@ backend is gloo on CPU and nccl on CUDA.
 """
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import sys
 import time
@@ -31,6 +33,8 @@ from .data import Batch
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "log.jsonl"
+SECONDS_PER_HOUR = 3600.0
 OPTIMIZERS = ("adam", "adamw", "radam", "ranger")
 
 
@@ -47,6 +51,19 @@ class LoopConfig:
     save_every: int = 500
     log_every: int = 10
     grad_clip: float = 0.0
+    warmup: int = 0
+    final_lr: float = 1.0
+    eval_every: int = 0
+
+
+def learning_rate(config: LoopConfig, step: int) -> float:
+    """The learning rate of step ``step`` (0-based): a linear warm-up over ``warmup`` steps, then a cosine
+    decay from ``lr`` to ``final_lr * lr`` at ``steps`` (``final_lr`` 1: constant)."""
+    warm = min(1.0, (step + 1) / config.warmup) if config.warmup > 0 else 1.0
+    span = max(1, config.steps - config.warmup)
+    progress = min(1.0, max(0, step - config.warmup) / span)
+    decay = config.final_lr + (1 - config.final_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+    return config.lr * warm * decay
 
 
 class Task(Protocol):
@@ -71,6 +88,13 @@ class Task(Protocol):
 
     def finish(self, out_dir: Path) -> None:
         """Save the final model (rank 0 only)."""
+
+
+class Evaluates(Protocol):
+    """A task that can score itself on held-out data (called every ``eval_every`` steps on rank 0)."""
+
+    def evaluate(self) -> dict[str, float]:
+        """Named held-out metrics of the current model."""
 
 
 @dataclass
@@ -193,11 +217,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: Path, task: Task, optimizer: torch.optim.Optimizer, step: int,
-                    config: LoopConfig) -> None:
-    """Write the model, optimiser, step, RNG states and configs to ``path`` atomically."""
+                    config: LoopConfig, cpu_seconds: float = 0.0) -> None:
+    """Write the model, optimiser, step, RNG states, configs and the training CPU time so far to ``path``
+    atomically."""
     state = {"model": {k: v.detach().cpu() for k, v in task.model.state_dict().items()},
              "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state(),
-             "loop": asdict(config), "task": task.config_dict()}
+             "loop": asdict(config), "task": task.config_dict(), "cpu_seconds": cpu_seconds}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -209,6 +234,39 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+class MetricsLog:
+    """Training records as JSON lines in ``OUT/log.jsonl`` (appended, so a resumed run continues the file).
+
+    Every record has ``step`` and ``cpu_hours``: the CPU time spent in training steps so far, summed over
+    ranks and across resumes (held-out evaluation not included). Loss records add ``lr`` and the mean
+    losses since the previous record; evaluation records add ``eval`` (the task's held-out metrics).
+    """
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path, self.enabled = path, enabled
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+class CpuClock:
+    """CPU seconds spent inside :meth:`timing` blocks, summed over ``world`` ranks (each assumed alike)."""
+
+    def __init__(self, seconds: float, world: int) -> None:
+        self.seconds, self.world = seconds, world
+
+    def add(self, process_seconds: float) -> None:
+        self.seconds += process_seconds * self.world
+
+    @property
+    def hours(self) -> float:
+        return self.seconds / SECONDS_PER_HOUR
+
+
 class Progress:
     """A one-line progress report on stderr: step, mean losses since the last report, speed, ETA."""
 
@@ -218,23 +276,28 @@ class Progress:
         self.sums: dict[str, float] = {}
         self.count = 0
 
-    def update(self, step: int, logs: dict[str, float]) -> None:
-        """Record the logs of finished step ``step`` (1-based count) and print every ``every`` steps."""
+    def update(self, step: int, logs: dict[str, float]) -> dict[str, float] | None:
+        """Record the logs of finished step ``step`` (1-based count); every ``every`` steps print them and
+        return their means since the last report (else ``None``)."""
         for key, value in logs.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
         self.count += 1
-        if self.enabled and (step % self.every == 0 or step == self.total):
-            self.print(step)
+        if step % self.every == 0 or step == self.total:
+            means = {k: v / self.count for k, v in self.sums.items()}
+            if self.enabled:
+                self.print(step, means)
+            self.sums, self.count = {}, 0
+            return means
+        return None
 
-    def print(self, step: int) -> None:
+    def print(self, step: int, means: dict[str, float]) -> None:
         elapsed = time.perf_counter() - self.start_time
         per_step = elapsed / max(1, step - self.start_step)
-        means = " ".join(f"{k} {v / self.count:.4f}" for k, v in self.sums.items())
+        text = " ".join(f"{k} {v:.4f}" for k, v in means.items())
         eta = per_step * (self.total - step)
         end = "\n" if step == self.total else ""
-        sys.stderr.write(f"\rstep {step}/{self.total} {means} | {per_step:.2f} s/step, eta {eta / 60:.1f} min{end}")
+        sys.stderr.write(f"\rstep {step}/{self.total} {text} | {per_step:.2f} s/step, eta {eta / 60:.1f} min{end}")
         sys.stderr.flush()
-        self.sums, self.count = {}, 0
 
 
 def train(task: Task, config: LoopConfig, out_dir: str | Path, resume: bool = False,
@@ -251,15 +314,26 @@ def train(task: Task, config: LoopConfig, out_dir: str | Path, resume: bool = Fa
     task.prepare()
     params = [p for p in task.trainable().parameters() if p.requires_grad]
     optimizer = make_optimizer(params, config)
-    step = _start(task, optimizer, config, out_dir / CHECKPOINT_NAME, resume, ddp)
+    step, cpu_seconds = _start(task, optimizer, config, out_dir / CHECKPOINT_NAME, resume, ddp)
     progress = Progress(config.steps, step, config.log_every, ddp.main)
+    records, clock = MetricsLog(out_dir / LOG_NAME, ddp.main), CpuClock(cpu_seconds, ddp.world)
     logs: dict[str, float] = {}
     while step < config.steps:
+        lr = learning_rate(config, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        started = time.process_time()
         logs = train_step(task, optimizer, params, step, ddp, config.grad_clip)
+        clock.add(time.process_time() - started)
         step += 1
-        progress.update(step, logs)
+        means = progress.update(step, logs)
+        if means is not None:
+            records.write({"step": step, "cpu_hours": clock.hours, "lr": lr, **means})
+        if ddp.main and config.eval_every > 0 and step % config.eval_every == 0 and hasattr(task, "evaluate"):
+            records.write({"step": step, "cpu_hours": clock.hours, "eval": task.evaluate()})
+            task.prepare()
         if step % config.save_every == 0 or step == config.steps:
-            _save(task, optimizer, step, config, out_dir, ddp)
+            _save(task, optimizer, step, config, out_dir, ddp, clock.seconds)
     if ddp.main:
         task.finish(out_dir)
     return logs
@@ -309,29 +383,30 @@ def gradients_finite(params: list[nn.Parameter]) -> bool:
 
 
 def _start(task: Task, optimizer: torch.optim.Optimizer, config: LoopConfig, path: Path, resume: bool,
-           ddp: Distributed) -> int:
-    """Seed, optionally resume, and synchronise ranks; the step to start at."""
+           ddp: Distributed) -> tuple[int, float]:
+    """Seed, optionally resume, and synchronise ranks; the step to start at and the training CPU seconds
+    spent before it."""
     torch.manual_seed(config.seed + ddp.rank)
-    step = 0
+    step, cpu_seconds = 0, 0.0
     if resume:
         if not path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {path}")
         state = load_checkpoint(path)
         task.model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
+        step, cpu_seconds = int(state["step"]), float(state.get("cpu_seconds", 0.0))
         if ddp.world == 1:
             set_rng_state(state["rng"])
         log.info("resumed from %s at step %d", path, step)
     if ddp.world > 1:
         broadcast_state(task.model)
         torch.manual_seed(config.seed + ddp.rank + 7919 * step)
-    return step
+    return step, cpu_seconds
 
 
 def _save(task: Task, optimizer: torch.optim.Optimizer, step: int, config: LoopConfig, out_dir: Path,
-          ddp: Distributed) -> None:
+          ddp: Distributed, cpu_seconds: float = 0.0) -> None:
     if ddp.main:
-        save_checkpoint(out_dir / CHECKPOINT_NAME, task, optimizer, step, config)
+        save_checkpoint(out_dir / CHECKPOINT_NAME, task, optimizer, step, config, cpu_seconds)
     if ddp.world > 1:
         dist.barrier()
