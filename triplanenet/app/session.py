@@ -52,7 +52,8 @@ MAX_SESSIONS = 16
 PAGELESS_SECONDS = 600
 """Idle seconds after which a session with no open page (an API client that never disconnected) is evicted."""
 MAX_BYTES = 512 * 2**20
-"""Bytes of session files kept; above it, least recently used sessions are evicted (the current one is kept)."""
+"""Bytes of session files and Gradio's served copies of them kept; above it, least recently used sessions
+are evicted (the current one is kept)."""
 SWEEP_SECONDS = 30
 """How often idle sessions are looked for."""
 ROOT_PREFIX = "triplanenet-app-"
@@ -119,9 +120,14 @@ class Session:
         self.after_write()
         return written
 
+    def _copies(self, path: Path) -> list[Path]:
+        """Gradio's served copies of ``path`` (``<served>/<hash>/<name>``)."""
+        return list(self.served.glob(f"*/{path.name}")) if self.served is not None else []
+
     def bytes_on_disk(self) -> int:
-        """Bytes of the files this session has written (those still there)."""
-        return sum(path.stat().st_size for path in self.written if path.exists())
+        """Bytes of the files this session has written and of Gradio's served copies of them."""
+        paths = [p for path in self.written for p in (path, *self._copies(path))]
+        return sum(_size(path) for path in paths)
 
     def save_inversion(self) -> Path:
         """The current inversion as ``inversion-<id>.safetensors`` (load it with ``Inversion.load``)."""
@@ -148,10 +154,9 @@ class Session:
         """Delete the written files and Gradio's served copies of them (``<served>/<hash>/<name>``)."""
         for path in self.written:
             path.unlink(missing_ok=True)
-            if self.served is not None:
-                for copy in self.served.glob(f"*/{path.name}"):
-                    copy.unlink(missing_ok=True)
-                    _remove_empty(copy.parent)
+            for copy in self._copies(path):
+                copy.unlink(missing_ok=True)
+                _remove_empty(copy.parent)
         self.written.clear()
 
     def close(self, why: str = "") -> None:
@@ -161,6 +166,14 @@ class Session:
             self.inversion = self.input_view = None
             self._delete_files()
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _size(path: Path) -> int:
+    """Bytes in file ``path`` (0 once it is gone)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _remove_empty(folder: Path) -> None:
