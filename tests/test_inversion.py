@@ -433,7 +433,7 @@ def test_wrong_calls_give_clear_errors(models, inversions, face, camera):
                                                     inversions["v1"].planes, inversions["v1"].camera)),
                       generator=models["v1"].decoder)
     with pytest.raises(ValueError, match="3 cameras for 2 faces"):
-        batch.render(torch.zeros(3, 25))
+        batch.render(cameras.camera(torch.zeros(3)))
     with pytest.raises(ValueError, match="points"):
         batch.query(torch.zeros(3, 5, 3))
     with pytest.raises(ValueError, match="one entry per face"):
