@@ -43,10 +43,10 @@ bench: setup
 # Its held-out curve: python benchmarks/plot_training.py runs/bundled64/generator/log.jsonl:new
 RUNS ?= runs/bundled64
 CONFIG ?= bundled64
-GENERATOR_STEPS ?= 6000
-SR_START ?= 4500
+GENERATOR_STEPS ?= 4200
+SR_START ?= 3800
 CACHE_HEADS ?= 2000
-RAYS ?= 0
+RAYS ?= 1024
 PSP_STEPS ?= 300
 V2_STEPS ?= 500
 V1_STEPS ?= 150
@@ -56,7 +56,7 @@ resume = $$(test -f $(RUNS)/$(1)/checkpoint.pt && echo --resume)
 bundled-generator:
 	OMP_NUM_THREADS=1 $(BIN)/triplanenet train-generator --config $(CONFIG) --fast --cache-heads $(CACHE_HEADS) \
 		--cache-views 4 --batch 4 --views 2 --rays $(RAYS) --sr-start $(SR_START) --steps $(GENERATOR_STEPS) \
-		--lr 2e-3 --warmup 200 --final-lr 0.1 --eval-every 250 --eval-heads 4 --save-every 25 \
+		--lr 2e-3 --warmup 200 --final-lr 0.25 --eval-every 250 --eval-heads 4 --save-every 25 \
 		--out $(RUNS)/generator $(call resume,generator)
 bundled: setup bundled-generator
 	$(ENCODER) --generator $(RUNS)/generator --sizes bundled --stage 1 --batch 4 --steps $(PSP_STEPS) \

@@ -109,7 +109,7 @@ def test_learning_rate_warms_up_then_decays():
 
 def test_bundled64_renders_at_64():
     init_kwargs, resolution = configs.get("bundled64")
-    assert resolution == 64 and init_kwargs["mapping_kwargs"]["lr_multiplier"] == 1.0
+    assert resolution == 64 and init_kwargs["channel_base"] == 2 * configs.get("bundled")[0]["channel_base"]
     assert configs.get("bundled")[1] == 32
 
 
@@ -128,3 +128,4 @@ def test_cli_logs_losses_and_held_out_metrics_across_a_resume(tmp_path):
     assert 0 < losses[0]["cpu_hours"] < losses[1]["cpu_hours"]
     (evaluation,) = [r["eval"] for r in records if "eval" in r]
     assert math.isfinite(evaluation["psnr"]) and evaluation["cache_cpu_hours"] > 0
+    assert evaluation["psnr"] == evaluation["psnr_sr"] and math.isfinite(evaluation["psnr_raw"])

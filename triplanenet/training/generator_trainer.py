@@ -163,6 +163,7 @@ class GeneratorTask:
         self.mean, self.std = statistics if statistics is not None else param_statistics()
         self.cache = self._cache() if config.cache_heads else None
         self._held_out: list[tuple[Any, Any]] | None = None
+        self.last_step = -1
 
     def _cache(self) -> GroundTruthCache:
         if not self.config.cache_dir:
@@ -195,6 +196,7 @@ class GeneratorTask:
         """``params`` [B,97], ``step`` [] and per view (N = B*views, head-major): ``camera`` [N,25],
         ground-truth ``image`` [N,3,R,R] (background replaced when configured), ``depth`` and ``mask``
         [N,1,R,R] (from the cache: [N,1,r,r], with ``raw`` [N,3,r,r]); with ray batches, ``rays`` [B,K]."""
+        self.last_step = step
         data = self._cached_batch(step, rank, world) if self.cache is not None else self._rendered_batch(step, rank)
         data["step"] = torch.tensor(step)
         if self._ray_step(step):
@@ -286,8 +288,10 @@ class GeneratorTask:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Held-out heads ``0..eval_heads-1`` of ``triplanenet evaluate`` rendered from their true parameters:
-        mean same-view and novel-view PSNR (dB, final image) and Chamfer (% of the box, meshes at
-        :data:`EVAL_MESH_RESOLUTION`)."""
+        mean same-view and novel-view PSNR (dB) and Chamfer (% of the box, meshes at
+        :data:`EVAL_MESH_RESOLUTION`). ``psnr_sr`` scores the super-resolved image, ``psnr_raw`` the raw render
+        upsampled bilinearly; ``psnr`` and ``psnr_novel`` score the image the model is trained to show: the
+        super-resolved one once its training has started (``sr_start``), the upsampled raw one before."""
         from ..evaluation import chamfer_distance, ground_truth, psnr, surface_mesh
         from ..geometry import LEVEL, extract_mesh
 
@@ -297,20 +301,27 @@ class GeneratorTask:
             self._held_out = [(truth, surface_mesh(truth.params, EVAL_MESH_RESOLUTION, box))
                               for truth in (ground_truth(seed, self.model.img_resolution)
                                             for seed in range(self.config.eval_heads))]
-        same, novel, chamfer = [], [], []
+        super_resolved = not self.config.one_scene or self.last_step >= self.config.sr_start
+        same, novel, same_raw, same_sr, chamfer = [], [], [], [], []
         for truth, truth_mesh in self._held_out:
             ws = self.model.mapping(self.normalize(truth.params.to_tensor()), truth.cameras[:1])
             planes = self.model.planes(ws)
             out = self.model.synthesis(ws.expand(len(truth.cameras), -1, -1), truth.cameras,
                                        planes=planes.expand(len(truth.cameras), -1, -1, -1, -1), deterministic=True)
-            scores = psnr(out["image"], truth.image)
+            raw = F.interpolate(out["feature_image"][:, :3], size=truth.image.shape[-1], mode="bilinear",
+                                align_corners=False)
+            sr_scores, raw_scores = psnr(out["image"], truth.image), psnr(raw, truth.image)
+            scores = sr_scores if super_resolved else raw_scores
             same.append(float(scores[0]))
             novel.append(float(scores[1:].mean()))
+            same_raw.append(float(raw_scores[0]))
+            same_sr.append(float(sr_scores[0]))
             mesh = extract_mesh(lambda p: self._field(p, planes), EVAL_MESH_RESOLUTION, box, level=LEVEL,
                                 colors=False)
             if len(mesh.faces) and len(truth_mesh.faces):
                 chamfer.append(100 * chamfer_distance(mesh, truth_mesh) / box)
         return {"psnr": sum(same) / len(same), "psnr_novel": sum(novel) / len(novel),
+                "psnr_raw": sum(same_raw) / len(same_raw), "psnr_sr": sum(same_sr) / len(same_sr),
                 "chamfer_percent": sum(chamfer) / len(chamfer) if chamfer else float("nan"),
                 "chamfer_heads": len(chamfer), "cache_cpu_hours": self.cache.cpu_hours if self.cache else 0.0}
 
