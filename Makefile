@@ -65,7 +65,7 @@ bundled: setup bundled-generator
 		$(call resume,v2)
 	$(ENCODER) --init $(RUNS)/psp --version 1 --stage 2 --batch 2 --steps $(V1_STEPS) --out $(RUNS)/v1 \
 		$(call resume,v1)
-	$(BIN)/python -m triplanenet.bundled $(RUNS)/v2 $(RUNS)/v1 $(RUNS)/generator assets/bundled
+	$(BIN)/triplanenet pack-bundled $(RUNS)/v2 $(RUNS)/v1 $(RUNS)/generator assets/bundled
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -29,8 +29,8 @@ import gradio as gr
 
 from triplanenet.app import MODE_LABELS, ModelSet, Session, Workspace, get_model_set, steps
 from triplanenet.app.session import MAX_SESSIONS
-from triplanenet.bundled import CHECKPOINT_ENV, default_checkpoint
-from triplanenet.checkpoints import CheckpointError
+from triplanenet.loading import CheckpointError
+from triplanenet.loading.bundled import CHECKPOINT_ENV, default_checkpoint
 from triplanenet.exports import mesh_figure
 
 ROOT = Path(__file__).resolve().parent

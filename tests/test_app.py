@@ -22,7 +22,7 @@ from app_server import AppServer, start_app  # noqa: E402
 import triplanenet  # noqa: E402
 from triplanenet.app import MODE_LABELS, load_model_set  # noqa: E402
 from triplanenet.app.models import BUNDLED_NOTE  # noqa: E402
-from triplanenet.bundled import BUNDLED_DIR  # noqa: E402
+from triplanenet.loading.bundled import BUNDLED_DIR  # noqa: E402
 from triplanenet.views import to_uint8  # noqa: E402
 
 SESSIONS = 8

@@ -6,11 +6,13 @@ missing asset without pinning the numbers of one training run.
 """
 from __future__ import annotations
 
+import pytest
 import torch
 
 import triplanenet
-from triplanenet import bundled
+from triplanenet.cli import main as cli_main
 from triplanenet.evaluation import ground_truth, psnr
+from triplanenet.loading import bundled
 
 ASSET_BUDGET_BYTES = 30 * 2**20
 SAME_VIEW_PSNR_FLOOR = 15.0
@@ -43,6 +45,36 @@ def test_held_out_heads_invert_above_the_quality_floor():
         assert psnr(image, truth.image[:1]).item() > SAME_VIEW_PSNR_FLOOR, seed
 
 
+def test_pack_bundled_rebuilds_the_assets_from_trained_runs(tmp_path):
+    """``triplanenet pack-bundled`` (the last step of ``make bundled``) on the shipped v2 and v1 as saved runs."""
+    versions = bundled.load_versions()
+    runs = {version: versions[version].save_pretrained(tmp_path / f"v{version}") for version in (1, 2)}
+    (tmp_path / "generator").mkdir()
+    (tmp_path / "generator" / "head_params.json").write_bytes((bundled.BUNDLED_DIR / "head_params.json").read_bytes())
+    out = tmp_path / "packed"
+    assert cli_main(["pack-bundled", str(runs[2]), str(runs[1]), str(tmp_path / "generator"), str(out)]) == 0
+    packed = bundled.load_versions(directory=out)
+    for version in (1, 2):
+        for key, value in versions[version].state_dict().items():
+            assert torch.equal(value, packed[version].state_dict()[key]), (version, key)
+    assert (out / "head_params.json").read_bytes() == (bundled.BUNDLED_DIR / "head_params.json").read_bytes()
+
+
+def test_pack_bundled_refuses_runs_with_different_generators(tmp_path, capsys):
+    versions = bundled.load_versions()
+    versions[2].save_pretrained(tmp_path / "v2")
+    other = triplanenet.TriPlaneNet.from_config(versions[1].get_config())
+    other.load_state_dict(versions[1].state_dict())
+    with torch.no_grad():
+        other.psp_encoder.styles[0].linear.weight.add_(1.0)
+    other.save_pretrained(tmp_path / "v1")
+    with pytest.raises(ValueError, match="differ outside the tri-plane branch"):
+        bundled.save_bundled(versions[2], other, tmp_path / "direct")
+    assert cli_main(["pack-bundled", str(tmp_path / "v2"), str(tmp_path / "v1"), str(tmp_path), str(tmp_path / "o")]) == 2
+    assert "differ outside the tri-plane branch" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_defaults_to_the_bundled_model(monkeypatch):
     monkeypatch.delenv(bundled.CHECKPOINT_ENV, raising=False)
     assert bundled.default_checkpoint() == "bundled"
@@ -53,8 +85,6 @@ def test_cli_defaults_to_the_bundled_model(monkeypatch):
 def test_invert_a_photo_with_no_checkpoint_configured(tmp_path, monkeypatch):
     from PIL import Image
     from skimage import data
-
-    from triplanenet.cli import main as cli_main
 
     monkeypatch.delenv(bundled.CHECKPOINT_ENV, raising=False)
     photo = tmp_path / "astronaut.png"

@@ -13,7 +13,8 @@ import torch
 
 from conftest import ROOT, assert_close_scaled
 import triplanenet
-from triplanenet.checkpoints import CheckpointError, read_network_pickle
+from triplanenet.loading import CheckpointError
+from triplanenet.loading.snapshot import read_network_pickle
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ Top-level API::
     out = G(torch.randn(1, 512), c)                      # out["image"]: [1,3,512,512]
 """
 from . import cameras
-from .checkpoints import CheckpointError, load_generator
 from .inversion import Inversion
+from .loading import CheckpointError, load_generator, load_inverter
 from .models import TriPlaneGenerator
-from .models.triplanenet import TriPlaneNet, load_inverter
+from .models.triplanenet import TriPlaneNet
 
 __all__ = ["CheckpointError", "Inversion", "TriPlaneGenerator", "TriPlaneNet", "cameras", "load_generator",
            "load_inverter"]

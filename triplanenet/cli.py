@@ -11,7 +11,7 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "info": ("triplanenet.checkpoints", "load a checkpoint and describe it"),
+    "info": ("triplanenet.commands.info", "load a checkpoint and describe it"),
     "align": ("triplanenet.preprocess.cli", "detect, crop and pose a face photo (or a folder)"),
     "invert": ("triplanenet.commands.invert", "photo -> inversion, views, depth and mesh in a folder"),
     "views": ("triplanenet.commands.views", "render a yaw sweep of a saved inversion, with depth"),
@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("triplanenet.commands.evaluate", "benchmark w+, v1 and v2 on held-out synthetic heads or photos"),
     "train-encoder": ("triplanenet.training.encoder_cli", "train TriPlaneNet's encoders (stage 1: pSp, 2: tri-planes)"),
     "train-generator": ("triplanenet.training.generator_cli", "train the bundled model's generator on synthetic heads"),
+    "pack-bundled": ("triplanenet.commands.pack_bundled", "pack trained v2/v1 runs as the bundled model"),
 }
 
 

@@ -47,10 +47,11 @@ import torch.nn.functional as F
 from scipy.spatial import cKDTree
 
 from . import cameras
-from .bundled import load_versions
+from .loading.bundled import load_versions
 from .geometry import LEVEL, Mesh, extract_mesh
 from .inversion import resize_images
-from .models.triplanenet import TriPlaneNet, load_inverter
+from .loading import load_inverter
+from .models.triplanenet import TriPlaneNet
 from .synthetic import HeadParams, render, sample_cameras, sample_params, sdf
 from .synthetic.dataset import item_seed
 from .training.data import EMPTY_SPACE as BACKGROUND, FolderDataset, with_background

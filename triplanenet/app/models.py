@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import bundled
-from ..models.triplanenet import TriPlaneNet, load_inverter
+from ..loading import bundled, load_inverter
+from ..models.triplanenet import TriPlaneNet
 
 MODE_LABELS = {"v2": "TriPlaneNet v2", "v1": "TriPlaneNet v1", "w+": "w+ only (no tri-plane branch)"}
 """Inversion modes, by the value the API takes, with the label the page shows."""

@@ -16,7 +16,7 @@ ERROR_EXIT = 2
 
 
 def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
-    from ..bundled import CHECKPOINT_ENV, default_checkpoint
+    from ..loading.bundled import CHECKPOINT_ENV, default_checkpoint
 
     parser.add_argument("--checkpoint", default=default_checkpoint(),
                         help="the TriPlaneNet inverter: published .pth, a save_pretrained folder, a Hub id, or "
@@ -31,7 +31,7 @@ def add_inversion_arguments(parser: argparse.ArgumentParser) -> None:
 def load_scene(args: argparse.Namespace):
     """The :class:`~triplanenet.views.Scene` of a saved inversion, rendered by the checkpoint's generator."""
     from ..inversion import Inversion
-    from ..models.triplanenet import load_inverter
+    from ..loading import load_inverter
     from ..views import Scene
 
     inverter = load_inverter(args.checkpoint)

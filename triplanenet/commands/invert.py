@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    from ..models.triplanenet import load_inverter
+    from ..loading import load_inverter
     from ..preprocess import align_face
     from ..views import Scene, gallery, to_uint8
 

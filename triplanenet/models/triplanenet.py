@@ -19,28 +19,21 @@ tri-plane resolution and x the photo resized to R:
 
 The submodules are named as in the published checkpoints, so ``state_dict()``
 has their layout (``psp_encoder.``, ``triplanenet_encoder.``, ``decoder.``).
-:func:`load_inverter` reads those checkpoints, safely.
+:func:`triplanenet.loading.load_inverter` reads those checkpoints, safely.
 """
 from __future__ import annotations
 
-import argparse
 import copy
-import os
-import pickle
-import re
-import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from .. import cameras, configs
-from ..checkpoints import CheckpointError, resolve
 from ..inversion import CameraInput, ImageInput, Inversion, as_cameras, as_images, resize_images
-from ..pretrained import CONFIG_NAME, Pretrained, read_config
-from .encoders import GradualStyleEncoder, TriPlaneEncoderV1, TriPlaneEncoderV2, detect_use_pixelshuffle
+from ..pretrained import Pretrained
+from .encoders import GradualStyleEncoder, TriPlaneEncoderV1, TriPlaneEncoderV2
 from .generator import TriPlaneGenerator
 
 PLANE_RESOLUTION = 256
@@ -184,157 +177,3 @@ class TriPlaneNet(nn.Module, Pretrained):
         else:
             planes, method = self.refine_v2(x, ws, planes_initial, c, deterministic), "v2"
         return Inversion(ws, planes_initial, planes, c, full, method, generator=self.decoder)
-
-
-ENCODER_INPUT_KEY = "triplanenet_encoder.input_layer.0.weight"
-VERSION_BY_INPUT_CHANNELS = {6: 1, 9: 2}
-STYLE_HEAD = re.compile(r"^psp_encoder\.styles\.(\d+)\.linear\.weight$")
-DEPTH_KEYS = ("depth_resolution", "depth_resolution_importance")
-LEGACY_TORCH_HEAD = b"\x80\x02\x8a"
-"""Start of torch's legacy format: a protocol-2 pickle of its magic number (a long)."""
-
-
-def load_inverter(source: str | os.PathLike, device: str | torch.device = "cpu", *,
-                  double_depth_samples: bool = True, config: Mapping | None = None) -> TriPlaneNet:
-    """Load a TriPlaneNet inverter, in eval mode.
-
-    ``source``: a published checkpoint (``triplanenet_final.pth`` for v1,
-    ``triplanenet_v2_final.pth`` for v2: ``{'state_dict', 'opts', ...}``), a folder
-    written by ``save_pretrained``, or a Hugging Face Hub id (``owner/repo`` for
-    our format, ``owner/repo/file.pth``). ``.pth`` files are read with
-    ``torch.load(weights_only=True)``, allowing only ``argparse.Namespace``
-    besides tensors and plain containers; anything else is refused with
-    :class:`~triplanenet.checkpoints.CheckpointError`.
-
-    For ``.pth`` files: the version and v2 variant come from the weights' shapes
-    (cross-checked with ``opts``); the generator architecture is FFHQ-512 (the
-    files store none) unless ``config`` gives other sizes (keys ``generator``,
-    ``psp_kwargs``, ``triplane_kwargs`` as in :meth:`TriPlaneNet.get_config`).
-    ``double_depth_samples`` (default True, as the official inference scripts do)
-    renders with twice the trained samples per ray (FFHQ: 96 + 96 instead of
-    48 + 48): sharper geometry, about twice the rendering time. v1 loads
-    strictly; v2, like the official loader, tolerates missing or unexpected
-    keys, which are listed in a warning and in ``load_report``.
-    A saved folder keeps the depth samples it was saved with. ``'bundled'``
-    (or ``'bundled-v1'``) is the offline model in ``assets/`` (:mod:`triplanenet.bundled`).
-    """
-    from ..bundled import NAMES, load_bundled
-
-    if str(source) in NAMES:
-        return load_bundled(NAMES[str(source)], device)
-    path = resolve(source)
-    if path.is_dir():
-        return _from_folder(path).to(device).eval()
-    model = _from_pth(path, config)
-    if double_depth_samples:
-        for key in DEPTH_KEYS:
-            model.decoder.rendering_kwargs[key] = 2 * model.decoder.rendering_kwargs[key]
-    return model.to(device).eval()
-
-
-def _from_folder(path: Path) -> TriPlaneNet:
-    if not (path / CONFIG_NAME).exists():
-        raise CheckpointError(f"{path} is a folder without {CONFIG_NAME} (expected TriPlaneNet.save_pretrained output)")
-    found = read_config(path).get("class")
-    if found != TriPlaneNet.__name__:
-        hint = " (a generator: use triplanenet.load_generator)" if found == TriPlaneGenerator.__name__ else ""
-        raise CheckpointError(f"{path} holds a {found!r}, not a TriPlaneNet{hint}")
-    return TriPlaneNet.from_pretrained(path)
-
-
-def _is_zip_checkpoint(path: Path) -> bool:
-    """True for torch's zip format (torch >= 1.6), False for its legacy format; anything else is refused."""
-    with open(path, "rb") as f:
-        head = f.read(3)
-    if head[:2] == b"PK":
-        return True
-    if head == LEGACY_TORCH_HEAD:
-        return False
-    hint = " (an EG3D network pickle? use triplanenet.load_generator)" if head[:1] == b"\x80" else ""
-    raise CheckpointError(f"{path} is not a torch checkpoint (.pth){hint}")
-
-
-def _read_pth(path: Path) -> Mapping[str, Any]:
-    """``torch.load`` with ``weights_only=True`` (+ ``argparse.Namespace``), memory-mapped when possible."""
-    is_zip = _is_zip_checkpoint(path)
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        name = found[1] if found else "an unknown object"
-        raise CheckpointError(f"refused to load {path}: it references '{name}', and only tensors, plain "
-                              "containers and argparse.Namespace are allowed (anything else could run code)") from exc
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, Mapping):
-        raise CheckpointError(f"{path} does not hold a checkpoint dict")
-    return ckpt
-
-
-def _options(ckpt: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    """The training options saved with a checkpoint (a dict or an ``argparse.Namespace``)."""
-    opts = ckpt.get("opts", {})
-    if isinstance(opts, argparse.Namespace):
-        opts = vars(opts)
-    if not isinstance(opts, Mapping):
-        raise CheckpointError(f"{path}: 'opts' is a {type(opts).__name__}, expected a dict or Namespace")
-    return dict(opts)
-
-
-def _architecture(state_dict: Mapping[str, torch.Tensor], opts: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    """``version``, ``use_pixelshuffle`` and ``n_styles`` read from the weights' shapes."""
-    if not isinstance(state_dict, Mapping) or ENCODER_INPUT_KEY not in state_dict:
-        is_eg3d = isinstance(state_dict, Mapping) and "G_ema" in state_dict
-        hint = " (an EG3D generator: use triplanenet.load_generator)" if is_eg3d else ""
-        raise CheckpointError(f"{path} has no TriPlaneNet 'state_dict' with '{ENCODER_INPUT_KEY}'{hint}")
-    shape = tuple(getattr(state_dict[ENCODER_INPUT_KEY], "shape", ()))
-    if len(shape) != 4 or shape[1] not in VERSION_BY_INPUT_CHANNELS:
-        raise CheckpointError(f"{path}: '{ENCODER_INPUT_KEY}' has shape {shape}; the tri-plane encoder "
-                              "of TriPlaneNet v1 takes 6 channels and v2 takes 9")
-    version = VERSION_BY_INPUT_CHANNELS[shape[1]]
-    use_pixelshuffle = True if version == 1 else _v2_variant(state_dict, opts, path)
-    n_styles = sum(1 for key in state_dict if STYLE_HEAD.match(key))
-    return {"version": version, "use_pixelshuffle": use_pixelshuffle, "n_styles": n_styles}
-
-
-def _v2_variant(state_dict: Mapping[str, torch.Tensor], opts: Mapping[str, Any], path: Path) -> bool:
-    """``use_pixelshuffle`` of a v2 checkpoint, from its weights; a warning says when ``opts`` disagree."""
-    try:
-        use_pixelshuffle = detect_use_pixelshuffle(state_dict)
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a TriPlaneNet v2 tri-plane encoder ({exc})") from exc
-    if "use_pixelshuffle" in opts and bool(opts["use_pixelshuffle"]) != use_pixelshuffle:
-        warnings.warn(f"{path}: opts say use_pixelshuffle={opts['use_pixelshuffle']} but the weights are "
-                      f"the use_pixelshuffle={use_pixelshuffle} variant; using the weights' variant")
-    return use_pixelshuffle
-
-
-def _from_pth(path: Path, config: Mapping | None) -> TriPlaneNet:
-    ckpt = _read_pth(path)
-    state_dict = ckpt.get("state_dict", ckpt)
-    arch = _architecture(state_dict, _options(ckpt, path), path)
-    sizes = {key: value for key, value in (config or {}).items()
-             if key in ("generator", "psp_kwargs", "triplane_kwargs")}
-    try:
-        model = TriPlaneNet(**arch, **sizes)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{path}: cannot build the TriPlaneNet it describes ({exc})") from exc
-    _load_weights(model, state_dict, strict=arch["version"] == 1, source=str(path))
-    return model
-
-
-def _load_weights(model: TriPlaneNet, state_dict: Mapping[str, torch.Tensor], strict: bool, source: str) -> None:
-    """Copy ``state_dict`` in; v1 (``strict``) refuses missing/unexpected keys, v2 warns about them."""
-    try:
-        report = model.load_state_dict(state_dict, strict=False)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{source}: weight shapes do not fit the architecture ({exc})") from exc
-    if report.missing_keys or report.unexpected_keys:
-        message = (f"{source}: {len(report.missing_keys)} missing keys {report.missing_keys[:5]} (left at their "
-                   f"initial values), {len(report.unexpected_keys)} unexpected keys {report.unexpected_keys[:5]} "
-                   "(ignored)")
-        if strict:
-            raise CheckpointError(message)
-        warnings.warn(message)
-    model.load_report = LoadReport(list(report.missing_keys), list(report.unexpected_keys))

@@ -102,8 +102,8 @@ def build_model(args: argparse.Namespace) -> TriPlaneNet:
     (trained depth samples kept; with another ``--version``, its tri-plane branch replaced by a fresh one)."""
     import torch
 
-    from ..checkpoints import load_generator
-    from ..models.triplanenet import TriPlaneNet, load_inverter
+    from ..loading import load_generator, load_inverter
+    from ..models.triplanenet import TriPlaneNet
 
     if args.init:
         model = load_inverter(args.init, double_depth_samples=False)

@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from .checkpoints import CheckpointError
-from .models.triplanenet import TriPlaneNet
-from .pretrained import read_config, save_tensors
+from ..models.triplanenet import TriPlaneNet
+from ..pretrained import read_config, save_tensors
+from .files import CheckpointError
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "bundled"
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "assets" / "bundled"
 V1_ENCODER_NAME = "v1_encoder.safetensors"
 ENCODER_PREFIX = "triplanenet_encoder."
 NAMES = {"bundled": 2, "bundled-v2": 2, "bundled-v1": 1}
@@ -72,6 +72,11 @@ def save_bundled(v2: TriPlaneNet, v1: TriPlaneNet, directory: str | os.PathLike,
     """Write the bundled folder from trained v2 and v1 inverters that share generator and pSp encoder."""
     if v2.version != 2 or v1.version != 1:
         raise ValueError("save_bundled takes a v2 and a v1 inverter, in that order")
+    shared = v1.state_dict()
+    for key, value in v2.state_dict().items():
+        if not key.startswith(ENCODER_PREFIX) and not torch.equal(value, shared[key]):
+            raise ValueError(f"the v1 and v2 inverters differ outside the tri-plane branch ({key}); train both "
+                             "from the same pSp stage (train-encoder --init)")
     directory = v2.save_pretrained(directory, dtype=dtype)
     save_tensors(v1.triplanenet_encoder.state_dict(), directory / V1_ENCODER_NAME, dtype)
     if head_params is not None:
@@ -86,27 +91,3 @@ def describe(directory: str | os.PathLike = BUNDLED_DIR) -> str:
     return (f"bundled offline model: EG3D-style generator ({generator['img_resolution']} px images, "
             f"{config['generator']['neural_rendering_resolution']} px neural rendering) trained on procedural "
             "synthetic heads, with TriPlaneNet v1/v2 encoders; it has never seen a photograph")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m triplanenet.bundled V2_RUN V1_RUN GENERATOR_RUN OUT``: pack trained runs as the bundled model."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m triplanenet.bundled", description=main.__doc__)
-    parser.add_argument("v2", help="train-encoder output of the v2 tri-plane stage")
-    parser.add_argument("v1", help="train-encoder output of the v1 tri-plane stage (same pSp encoder)")
-    parser.add_argument("generator", help="train-generator output (for head_params.json)")
-    parser.add_argument("out", nargs="?", default=str(BUNDLED_DIR))
-    args = parser.parse_args(argv)
-    from .models.triplanenet import load_inverter
-
-    v2, v1 = load_inverter(args.v2), load_inverter(args.v1)
-    for key, value in v2.state_dict().items():
-        if not key.startswith(ENCODER_PREFIX) and not torch.equal(value, v1.state_dict()[key]):
-            parser.error(f"{args.v1} and {args.v2} differ outside the tri-plane branch ({key})")
-    print(save_bundled(v2, v1, args.out, Path(args.generator) / "head_params.json"))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
