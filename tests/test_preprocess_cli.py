@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from triplanenet import cameras
-from triplanenet.preprocess import cli
+from triplanenet.commands import DEBUG_ENV, align, guarded
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the astronaut test photo")
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_align(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="triplanenet align")
-    cli.add_arguments(parser)
-    return cli.run(parser.parse_args([str(a) for a in argv]))
+    align.add_arguments(parser)
+    return align.run(parser.parse_args([str(a) for a in argv]))
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +106,27 @@ def test_errors_are_one_readable_line_with_exit_code_2(tmp_path, photo, capsys):
 def test_face_index_out_of_range(faces_dir, capsys):
     assert run_align(faces_dir / "3ddfa_trump_hillary.jpg", "--face-index", "5") == 2
     assert "has 2 faces" in capsys.readouterr().err
+
+
+def test_every_command_shares_one_error_policy(monkeypatch, capsys):
+    """``guarded``, which ``align`` and the other commands use: bugs too are one line; $TRIPLANENET_DEBUG re-raises."""
+    @guarded
+    def buggy(args: argparse.Namespace) -> int:
+        raise RuntimeError("an index went wrong")
+
+    @guarded
+    def unwritable(args: argparse.Namespace) -> int:
+        raise PermissionError(13, "Permission denied", "out/crop.png")
+
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    assert buggy(argparse.Namespace()) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unexpected failure (RuntimeError: an index went wrong)") and err.count("\n") == 1
+    assert unwritable(argparse.Namespace()) == 2
+    assert capsys.readouterr().err == "error: Permission denied (out/crop.png)\n"
+    monkeypatch.setenv(DEBUG_ENV, "1")
+    with pytest.raises(RuntimeError, match="an index went wrong"):
+        buggy(argparse.Namespace())
 
 
 def test_the_real_command_line_never_shows_a_traceback(tmp_path, photo):

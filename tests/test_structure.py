@@ -18,6 +18,8 @@ PACKAGE = "triplanenet"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 NETWORKS = f"{PACKAGE}.models"
 TYPE_CHECKING = "TYPE_CHECKING"
+TRAINING_COMMANDS = {"train-encoder", "train-generator"}
+"""Still in ``training/*_cli.py``, next to the trainers they drive."""
 NOT_FOR_NETWORKS = tuple(f"{PACKAGE}.{name}" for name in ("loading", "app", "commands"))
 
 
@@ -131,6 +133,13 @@ def test_networks_import_nothing_from_loading_or_front_ends():
     wrong = {f"{module} -> {target}" for module, targets in graph.items() if module.startswith(NETWORKS)
              for target in targets if target.startswith(NOT_FOR_NETWORKS)}
     assert not wrong, "models/ must hold networks only:\n" + "\n".join(sorted(wrong))
+
+
+def test_every_sub_command_lives_under_commands():
+    from triplanenet.cli import COMMANDS
+
+    outside = {name for name, (module, _) in COMMANDS.items() if not module.startswith(f"{PACKAGE}.commands.")}
+    assert outside <= TRAINING_COMMANDS, f"sub-commands outside triplanenet/commands: {sorted(outside)}"
 
 
 def test_the_cycle_finder_sees_deferred_and_relative_imports(tmp_path):

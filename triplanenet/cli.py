@@ -1,8 +1,10 @@
 """The ``triplanenet`` command line.
 
-Each sub-command lives next to the code it drives and exposes two functions:
-``add_arguments(parser)`` and ``run(args) -> int``. Those modules keep their
-heavy imports inside ``run`` so that ``triplanenet --help`` stays fast.
+Each sub-command is a module under :mod:`triplanenet.commands` (the two training
+commands are still in ``training/*_cli.py``) exposing ``add_arguments(parser)``
+and ``run(args) -> int``, wrapped by :func:`triplanenet.commands.guarded` (one
+error policy: a readable line and exit code 2). Those modules keep their heavy
+imports inside ``run`` so that ``triplanenet --help`` stays fast.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("triplanenet.commands.info", "load a checkpoint and describe it"),
-    "align": ("triplanenet.preprocess.cli", "detect, crop and pose a face photo (or a folder)"),
+    "align": ("triplanenet.commands.align", "detect, crop and pose a face photo (or a folder)"),
     "invert": ("triplanenet.commands.invert", "photo -> inversion, views, depth and mesh in a folder"),
     "views": ("triplanenet.commands.views", "render a yaw sweep of a saved inversion, with depth"),
     "mesh": ("triplanenet.commands.mesh", "coloured mesh (.glb/.ply/.obj) of a saved inversion"),

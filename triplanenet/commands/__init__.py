@@ -6,6 +6,7 @@ and turning expected failures into one readable line (exit code 2).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -13,6 +14,8 @@ from typing import Callable
 import numpy as np
 
 ERROR_EXIT = 2
+DEBUG_ENV = "TRIPLANENET_DEBUG"
+"""Set to show the traceback of an unexpected failure instead of the one-line message."""
 
 
 def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
@@ -39,13 +42,26 @@ def load_scene(args: argparse.Namespace):
 
 
 def guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Run a command; a bad checkpoint, photo or file becomes ``error: ...`` on stderr and exit code 2."""
+    """Run a command; a bad checkpoint, photo or file becomes ``error: ...`` on stderr and exit code 2.
+
+    The one error policy of every sub-command: a person never sees a traceback.
+    Anything beyond a ``ValueError`` or ``OSError`` is a bug, reported in one
+    line that asks for a report; ``$TRIPLANENET_DEBUG=1`` lets it raise instead.
+    """
     def wrapper(args: argparse.Namespace) -> int:
         try:
             return run(args)
-        except (ValueError, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return ERROR_EXIT
+        except ValueError as exc:
+            message = str(exc)
+        except OSError as exc:
+            message = f"{exc.strerror} ({exc.filename})" if exc.strerror and exc.filename else str(exc)
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            message = (f"unexpected failure ({type(exc).__name__}: {exc}). Please report it with the input; "
+                       f"set {DEBUG_ENV}=1 for details.")
+        print(f"error: {message}", file=sys.stderr)
+        return ERROR_EXIT
     return wrapper
 
 

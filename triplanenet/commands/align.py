@@ -7,16 +7,17 @@ and writes the 512x512 crop with ``--out``. A folder (or a photo) with
 ``OUT/dataset.json`` holding ``{"labels": [[file, camera25], ...]}`` as EG3D's
 training code reads it (``--mirror`` adds left-right flipped copies with
 mirrored cameras). Problems are reported as one readable line on stderr with
-exit code 2, never as a traceback.
+exit code 2, never as a traceback (:func:`~triplanenet.commands.guarded`).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from . import guarded
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".jfif")
 
@@ -38,35 +39,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="smallest face width accepted, in pixels (default 48)")
 
 
+@guarded
 def run(args: argparse.Namespace) -> int:
     """Run ``align``; 0 on success, 2 with a one-line message on stderr otherwise."""
-    from .errors import FaceError
+    from ..preprocess import FaceError
 
-    try:
-        if args.dataset:
-            return _run_dataset(args)
-        if args.mirror:
-            raise FaceError("--mirror only applies with --dataset OUT/.")
-        if Path(args.photo).is_dir():
-            raise FaceError(f"{args.photo} is a folder. To align every photo in it, add --dataset OUT/.")
-        return _run_single(args)
-    except FaceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: {err.strerror or err} ({err.filename or 'output'})", file=sys.stderr)
-        return 2
-    except Exception as err:  # The user must never see a traceback; TRIPLANENET_DEBUG=1 shows it for a bug report.
-        if os.environ.get("TRIPLANENET_DEBUG"):
-            raise
-        print(f"error: unexpected failure ({type(err).__name__}: {err}). Please report it with the photo; "
-              "set TRIPLANENET_DEBUG=1 for details.", file=sys.stderr)
-        return 2
+    if args.dataset:
+        return _run_dataset(args)
+    if args.mirror:
+        raise FaceError("--mirror only applies with --dataset OUT/.")
+    if Path(args.photo).is_dir():
+        raise FaceError(f"{args.photo} is a folder. To align every photo in it, add --dataset OUT/.")
+    return _run_single(args)
 
 
 def _align_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The :func:`align_face` options the command line sets."""
-    from .face import MIN_FACE_PX
+    from ..preprocess import MIN_FACE_PX
 
     return {"backend": args.backend, "fill": args.fill,
             "min_face_px": MIN_FACE_PX if args.min_face is None else args.min_face}
@@ -74,7 +63,7 @@ def _align_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run_single(args: argparse.Namespace) -> int:
     """Align one photo and report it (text or JSON); write the crop if asked."""
-    from .face import align_face
+    from ..preprocess import align_face
 
     if args.out:
         _check_format(Path(args.out))
@@ -112,8 +101,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
     from PIL import ImageOps
 
     from .. import cameras
-    from .errors import FaceError
-    from .face import align_face
+    from ..preprocess import FaceError, align_face
 
     source = Path(args.photo)
     if not source.exists():
@@ -172,7 +160,7 @@ def _check_format(path: Path) -> None:
     """Refuse an output name whose suffix names no image format PIL can write."""
     from PIL import Image
 
-    from .errors import FaceError
+    from ..preprocess import FaceError
 
     if path.suffix.lower() not in Image.registered_extensions():
         raise FaceError(f"Cannot tell the image format from {path.name!r}; end the name with .png or .jpg.")
