@@ -17,8 +17,9 @@ from triplanenet.cli import main as cli_main
 from triplanenet.evaluation import (EVALUATION_STREAM, METRICS, Report, chamfer_distance, depth_error,
                                     evaluation_head, methods_for, parse_seeds, point_triangle_distance, psnr, ssim,
                                     surface_mesh)
-from triplanenet.geometry import Mesh, trim_width
+from triplanenet.geometry import trim_width
 from triplanenet.loading import bundled, load_inverter
+from triplanenet.meshes import Mesh
 from triplanenet.synthetic import render, sdf
 from triplanenet.synthetic.dataset import item_seed
 

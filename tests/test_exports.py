@@ -7,12 +7,12 @@ import torch
 import trimesh
 from PIL import Image
 
-from triplanenet import depth, exports, geometry
+from triplanenet import depth, exports, geometry, meshes
 from triplanenet.geometry import LEVEL
 
 
 @pytest.fixture(scope="module")
-def mesh() -> geometry.Mesh:
+def mesh() -> meshes.Mesh:
     def field(points: torch.Tensor):
         scaled = (points / torch.tensor([0.15, 0.25, 0.2])).norm(dim=1, keepdim=True)
         return LEVEL + 50 * (1 - scaled), torch.cat([points + 0.5, 1 - (points[:, :1] + 0.5)], dim=1)

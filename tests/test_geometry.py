@@ -10,7 +10,7 @@ import trimesh
 from scipy.sparse.csgraph import connected_components
 
 from conftest import load_benchmark
-from triplanenet import cameras, geometry
+from triplanenet import geometry, meshes
 from triplanenet.geometry import LEVEL, Field
 
 
@@ -69,7 +69,7 @@ def assert_same_surface(field: Field, resolution: int, box: float = 1.0, **spars
     return sparse
 
 
-def to_trimesh(mesh: geometry.Mesh) -> trimesh.Trimesh:
+def to_trimesh(mesh: meshes.Mesh) -> trimesh.Trimesh:
     return trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
 
 
@@ -182,7 +182,7 @@ def test_search_finds_specks_off_the_surface():
     dense_keys = {tuple(v) for v in np.round(dense_vertices, 5).tolist()}
     bare_keys = {tuple(v) for v in np.round(bare_vertices, 5).tolist()}
     assert bare_keys < dense_keys
-    _, labels = connected_components(geometry._adjacency(dense_faces, len(dense_vertices)), directed=False)
+    _, labels = connected_components(meshes.adjacency(dense_faces, len(dense_vertices)), directed=False)
     missing = np.array([tuple(v) not in bare_keys for v in np.round(dense_vertices, 5).tolist()])
     sizes = np.bincount(labels)
     assert (sizes[labels[missing]] < 40).all()  # whole specks, never part of the main surface
@@ -210,7 +210,7 @@ def test_largest_component_keeps_the_biggest_piece():
     np.testing.assert_allclose(center, [-0.12, 0.0, 0.0], atol=0.01)
     assert np.abs(np.linalg.norm(mesh.vertices - center, axis=1) - 0.18).max() < 1 / 63
     vertices, faces = geometry.marching_cubes(geometry.dense_grid(several_components_field(), 64))
-    kept_vertices, kept_faces, kept = geometry.largest_component(vertices, faces)
+    kept_vertices, kept_faces, kept = meshes.largest_component(vertices, faces)
     np.testing.assert_array_equal(kept_vertices, vertices[kept])
     np.testing.assert_array_equal(kept[kept_faces], faces[np.isin(faces[:, 0], kept)])
 
@@ -218,11 +218,11 @@ def test_largest_component_keeps_the_biggest_piece():
 def test_taubin_smoothing_removes_noise_without_shrinking():
     vertices, faces = geometry.marching_cubes(geometry.dense_grid(sphere_field(0.3), 64))
     noisy = vertices + np.random.default_rng(0).normal(0, 0.004, vertices.shape).astype(np.float32)
-    smooth = geometry.taubin_smooth(noisy, faces, iterations=10)
+    smooth = meshes.taubin_smooth(noisy, faces, iterations=10)
     radius = np.linalg.norm(smooth, axis=1)
     assert radius.std() < 0.5 * np.linalg.norm(noisy, axis=1).std()
     assert abs(radius.mean() - 0.3) < 0.5 / 63
-    assert to_trimesh(geometry.Mesh(smooth, faces, None, None)).volume > 0
+    assert to_trimesh(meshes.Mesh(smooth, faces, None, None)).volume > 0
 
 
 def test_extract_mesh_with_cleanup_and_no_colours():
@@ -233,34 +233,3 @@ def test_extract_mesh_with_cleanup_and_no_colours():
     np.testing.assert_allclose(np.linalg.norm(mesh.normals, axis=1), 1, atol=1e-5)
     with pytest.raises(ValueError):
         geometry.extract_mesh(several_components_field(), 32, method="fast")
-
-
-def _sphere_depth(c: torch.Tensor, radius: float, size: int) -> np.ndarray:
-    """Distance along each pixel's ray to a sphere at the origin (inf where it misses)."""
-    cam2world, K = (t[0].double() for t in cameras.split(c))
-    uv = (torch.arange(size, dtype=torch.float64) + 0.5) / size
-    v, u = torch.meshgrid(uv, uv, indexing="ij")
-    local = torch.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], torch.ones_like(u)], -1)
-    directions = local @ cam2world[:3, :3].T
-    directions = directions / directions.norm(dim=-1, keepdim=True)
-    origin = cam2world[:3, 3]
-    b = directions @ origin
-    disc = b ** 2 - (origin @ origin - radius ** 2)
-    return torch.where(disc > 0, -b - disc.clamp(min=0).sqrt(), torch.inf).numpy()
-
-
-def test_project_colors_from_the_input_view():
-    radius, size = 0.3, 64
-    mesh = geometry.extract_mesh(sphere_field(radius), 64, colors=False, coarse=16)
-    c = cameras.camera(0.0, 0.0, pivot=(0.0, 0.0, 0.0))
-    image = np.zeros((size, size, 3), np.uint8)
-    image[:, : size // 2] = (255, 0, 0)
-    image[:, size // 2:] = (0, 0, 255)
-    colors, visible = geometry.project_colors(mesh.vertices, image, c, _sphere_depth(c, radius, 32))
-    front = mesh.vertices[:, 2] > 0.05
-    back = (mesh.vertices[:, 2] < -0.05) & (np.linalg.norm(mesh.vertices[:, :2], axis=1) < 0.25)
-    assert visible[front].mean() > 0.99 and not visible[back].any()
-    right = visible & (mesh.vertices[:, 0] > 0.05)  # world +x is the image's right (OpenCV x axis)
-    assert right.any() and (colors[right] == (0, 0, 255)).all()
-    _, all_visible = geometry.project_colors(mesh.vertices, image, c)
-    assert all_visible.all()

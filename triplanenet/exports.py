@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from triplanenet.geometry import Mesh, vertex_normals
+from triplanenet.meshes import Mesh, vertex_normals
 
 FORMATS = (".ply", ".glb", ".obj")
 

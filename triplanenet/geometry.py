@@ -1,4 +1,7 @@
-"""Meshes from a density field: sampling grids, marching cubes, cleanup and vertex colours.
+"""Meshes from a density field: sampling grids, marching cubes and vertex colours.
+
+The meshes themselves and their cleanup (normals, largest component, smoothing)
+are :mod:`triplanenet.meshes`.
 
 Conventions
 -----------
@@ -28,6 +31,10 @@ Coarse-to-fine sampling (:func:`sparse_grid`) evaluates a coarse lattice, then
 follows the iso-surface down to full resolution, querying only the corners of
 cells the surface crosses; it reproduces the dense grid's marching-cubes mesh
 exactly for every surface component that the coarse lattice sees (see its docstring).
+
+The module is one job, field -> coloured mesh, longer than most because the
+coarse-to-fine sampler is most of it and its pieces (lazy grid, seeds, tracking,
+trim-plane seeds) share one cache and one set of index conventions.
 """
 from __future__ import annotations
 
@@ -38,7 +45,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from triplanenet import cameras
+from .meshes import Mesh, largest_component, sorted_unique, taubin_smooth, vertex_normals
 
 LEVEL = 10.0
 TRIM_VALUE = -1000.0
@@ -57,25 +64,6 @@ class Field(Protocol):
     """Density and colour at world points: ``points [N,3] -> (sigma [N,1], rgb [N,C])``."""
 
     def __call__(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-@dataclass
-class Mesh:
-    """A triangle mesh in world coordinates (+y up, face toward +z).
-
-    ``vertices`` [V,3] float32, ``faces`` [F,3] int64 (counter-clockwise seen from
-    outside), ``colors`` [V,3] uint8 RGB, ``normals`` [V,3] float32 unit, outward.
-    """
-
-    vertices: np.ndarray
-    faces: np.ndarray
-    colors: np.ndarray
-    normals: np.ndarray
-
-    @classmethod
-    def empty(cls) -> Mesh:
-        return cls(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64),
-                   np.zeros((0, 3), np.uint8), np.zeros((0, 3), np.float32))
 
 
 @dataclass
@@ -125,15 +113,6 @@ def _evaluate(field: Field, points: np.ndarray, chunk: int, device: torch.device
     return out
 
 
-def _unique(keys: np.ndarray) -> np.ndarray:
-    """Sorted distinct values of a 1-D integer array (sort-based; numpy's unique is slower here)."""
-    keys = np.sort(keys)
-    keep = np.empty(len(keys), bool)
-    keep[:1] = True
-    np.not_equal(keys[1:], keys[:-1], out=keep[1:])
-    return keys[keep]
-
-
 def _flat(points: np.ndarray, size: int) -> np.ndarray:
     """Integer coordinates [K,3] -> flat indices [K] of a ``size^3`` array (C order)."""
     return (points[:, 0] * size + points[:, 1]) * size + points[:, 2]
@@ -178,7 +157,7 @@ class _LazyGrid:
         todo = flat[~self.known[flat]]
         if len(todo) == 0:
             return
-        todo = _unique(todo)
+        todo = sorted_unique(todo)
         world = (_coords(todo, self.n) * (self.box / (self.n - 1)) - self.box / 2).astype(np.float32)
         self.values[todo] = _evaluate(self.field, world, self.chunk, self.device, 1)[:, 0]
         self.known[todo] = True
@@ -240,7 +219,7 @@ def _seeds(grid: _LazyGrid, cells: np.ndarray, stride: int, level: float) -> np.
         axes.append(np.full(int(crossed.sum()), axis))
     start, axis = np.concatenate(starts), np.concatenate(axes)
     span = grid.cells_per_axis(half) + 2
-    key = _unique(_flat(start // half, span) * 3 + axis)
+    key = sorted_unique(_flat(start // half, span) * 3 + axis)
     start, axis = _coords(key // 3, span) * half, key % 3
     unit = np.eye(3, dtype=np.int64)
     middle = start + unit[axis] * half
@@ -260,7 +239,7 @@ def _track(grid: _LazyGrid, seeds: np.ndarray, stride: int, level: float, visite
     """
     d = grid.cells_per_axis(stride)
     valid = ((seeds >= 0) & (seeds < d)).all(axis=1)
-    keys = _unique(_flat(seeds[valid], d))
+    keys = sorted_unique(_flat(seeds[valid], d))
     keys = keys[~visited[keys]]
     visited[keys] = True
     found = []
@@ -276,7 +255,7 @@ def _track(grid: _LazyGrid, seeds: np.ndarray, stride: int, level: float, visite
             through = cells[face.any(axis=1) & ~face.all(axis=1)]
             through[:, axis] += 1 if side else -1
             neighbours.append(through[(through[:, axis] >= 0) & (through[:, axis] < d)])
-        keys = _unique(_flat(np.concatenate(neighbours), d))
+        keys = sorted_unique(_flat(np.concatenate(neighbours), d))
         keys = keys[~visited[keys]]
         visited[keys] = True
     return np.concatenate(found) if found else np.zeros((0, 3), np.int64)
@@ -415,65 +394,6 @@ def marching_cubes(grid: DensityGrid, level: float = LEVEL) -> tuple[np.ndarray,
     return grid.to_world(vertices), faces.astype(np.int64)
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals [V,3] float32 (outward for outward-wound faces)."""
-    corners = vertices[faces].astype(np.float64)
-    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    normals = np.stack([sum(np.bincount(faces[:, k], face_normals[:, axis], len(vertices)) for k in range(3))
-                        for axis in range(3)], axis=1)
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return (normals / np.maximum(length, 1e-20)).astype(np.float32)
-
-
-def _adjacency(faces: np.ndarray, count: int):
-    """Symmetric vertex adjacency of a triangle mesh as a scipy CSR matrix [V,V] of ones."""
-    from scipy import sparse
-
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    edges = np.concatenate([edges, edges[:, ::-1]])
-    matrix = sparse.csr_matrix((np.ones(len(edges), np.float32), (edges[:, 0], edges[:, 1])),
-                               shape=(count, count))
-    matrix.data[:] = 1.0
-    return matrix
-
-
-def largest_component(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep the connected component with the most faces.
-
-    Returns ``(vertices [V',3], faces [F',3], kept [V'])`` where ``kept`` are the
-    kept vertices' indices in the input (to carry colours or other per-vertex data).
-    """
-    from scipy.sparse.csgraph import connected_components
-
-    if len(faces) == 0:
-        return vertices, faces, np.arange(len(vertices))
-    _, labels = connected_components(_adjacency(faces, len(vertices)), directed=False)
-    biggest = np.argmax(np.bincount(labels[faces[:, 0]]))
-    faces = faces[labels[faces[:, 0]] == biggest]
-    kept = _unique(faces.reshape(-1))
-    remap = np.zeros(len(vertices), np.int64)
-    remap[kept] = np.arange(len(kept))
-    return vertices[kept], remap[faces], kept
-
-
-def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int = 10,
-                  lam: float = 0.5, mu: float = -0.53) -> np.ndarray:
-    """Taubin (lambda|mu) smoothing with the uniform Laplacian: smooths without shrinking.
-
-    Each iteration moves every vertex by ``lam`` then ``mu`` times the offset to the mean
-    of its neighbours. Returns new vertices [V,3] float32; faces are unchanged.
-    """
-    if iterations <= 0 or len(faces) == 0:
-        return vertices
-    adjacency = _adjacency(faces, len(vertices))
-    degree = np.maximum(np.asarray(adjacency.sum(axis=1)), 1.0)
-    points = vertices.astype(np.float64)
-    for _ in range(iterations):
-        for weight in (lam, mu):
-            points = points + weight * (adjacency @ points / degree - points)
-    return points.astype(np.float32)
-
-
 def _to_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.round(np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
 
@@ -484,49 +404,6 @@ def query_colors(field: Field, vertices: np.ndarray, *, chunk: int = CHUNK,
     if len(vertices) == 0:
         return np.zeros((0, 3), np.uint8)
     return _to_uint8(_evaluate(field, np.ascontiguousarray(vertices, np.float32), chunk, device, 4)[:, 1:])
-
-
-def project_colors(vertices: np.ndarray, image: np.ndarray, c: torch.Tensor,
-                   depth: np.ndarray | None = None, tolerance: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
-    """Colours of world vertices [V,3] read from ``image`` [H,W,3] uint8 seen by camera ``c`` [1,25].
-
-    ``c`` is an EG3D label (OpenCV cam2world, normalised intrinsics). Each vertex is
-    projected to the image and its pixel read bilinearly. A vertex is ``visible`` when
-    it projects inside the image in front of the camera and, if ``depth`` [h,w] is
-    given (distance along the ray, any resolution, e.g. the renderer's depth image),
-    when its distance from the camera is at most the depth there plus ``tolerance``.
-    Returns ``(colors [V,3] uint8, visible [V] bool)``; colours of hidden vertices are
-    meaningless, so combine as ``mesh.colors[visible] = colors[visible]``.
-    """
-    cam2world, intrinsics = (t[0].double().numpy() for t in cameras.split(c))
-    rotation, origin = cam2world[:3, :3], cam2world[:3, 3]
-    local = (vertices.astype(np.float64) - origin) @ rotation
-    z = np.maximum(local[:, 2], 1e-9)
-    u = intrinsics[0, 0] * local[:, 0] / z + intrinsics[0, 2]
-    v = intrinsics[1, 1] * local[:, 1] / z + intrinsics[1, 2]
-    visible = (local[:, 2] > 0) & (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)
-    if depth is not None:
-        distance = np.linalg.norm(local, axis=1)
-        visible &= distance <= _bilinear(depth[..., None].astype(np.float64), u, v)[:, 0] + tolerance
-    colors = np.clip(np.round(_bilinear(image.astype(np.float64), u, v)), 0, 255).astype(np.uint8)
-    return colors, visible
-
-
-def _bilinear(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Bilinear reads [K,C] of ``image`` [H,W,C] at normalised coordinates u (right), v (down) in [0,1].
-
-    Pixel ``(row, col)`` covers ``[col, col+1] / W``; its centre is at ``(col + 0.5) / W``
-    (EG3D's ray sampler), and reads clamp at the borders.
-    """
-    h, w = image.shape[:2]
-    x = np.clip(u * w - 0.5, 0, w - 1)
-    y = np.clip(v * h - 0.5, 0, h - 1)
-    x0, y0 = np.minimum(x.astype(np.int64), w - 2).clip(0), np.minimum(y.astype(np.int64), h - 2).clip(0)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
-    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
-    return top * (1 - fy) + bottom * fy
 
 
 def extract_mesh(field: Field, resolution: int = 256, box: float = 1.0, *, level: float = LEVEL,

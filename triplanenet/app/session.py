@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exports import save_mesh
-from ..geometry import Mesh
+from ..meshes import Mesh
 from ..inversion import Inversion
 from ..video import write_video
 from ..views import View
