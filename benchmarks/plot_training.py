@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 from PIL import Image, ImageDraw
 
-SIZE = (1100, 460)
-PANEL_WIDTH, MARGIN, TOP, BOTTOM = 460, 70, 40, 60
+PANEL_WIDTH, MARGIN, TOP, BOTTOM, RIGHT = 460, 70, 40, 60, 30
+SIZE = (3 * MARGIN + 2 * PANEL_WIDTH + RIGHT, 460)
 COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189))
 TICKS = 5
 METRICS = (("psnr", "held-out PSNR (dB, true parameters)"), ("chamfer_percent", "Chamfer (% of the box)"))
