@@ -13,8 +13,10 @@ import spaces  # noqa: I001  (first: on a ZeroGPU Space it must come before anyt
 import argparse
 import atexit
 import base64
+import contextlib
 import functools
 import html
+import inspect
 import os
 import signal
 import sys
@@ -27,11 +29,13 @@ from typing import Any
 
 import gradio as gr
 
-from triplanenet.app import MODE_LABELS, ModelSet, Session, Workspace, get_model_set, steps
+from triplanenet.app import Session, Workspace, steps
 from triplanenet.app.session import MAX_SESSIONS
+from triplanenet.exports import mesh_figure
 from triplanenet.loading import CheckpointError
 from triplanenet.loading.bundled import CHECKPOINT_ENV, default_checkpoint
-from triplanenet.exports import mesh_figure
+from triplanenet.pipeline import MODE_LABELS, ModelSet, get_model_set
+from triplanenet.refinement import DEFAULT_STEPS as DEFAULT_REFINE_STEPS, STEP_LIMITS
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = [ROOT / "examples" / "astronaut.png", ROOT / "examples" / "synthetic_heads.png"]
@@ -49,6 +53,8 @@ FACE_INDICES = (0, 99)
 FIGURE_FACES = 60_000
 """Largest number of faces sent to the plotly figure (the downloads keep every face)."""
 VIDEO_FPS = 30
+REFINE_STEPS = (STEP_LIMITS[0], 200)
+"""Range of the refinement slider (the API takes up to the refinement's own limit)."""
 
 # GPU work. On a ZeroGPU Space each call holds a GPU for at most `duration` seconds; elsewhere
 # `spaces.GPU` returns the function unchanged.
@@ -57,6 +63,7 @@ gpu_views = spaces.GPU(duration=60)(steps.views)
 gpu_novel_view = spaces.GPU(duration=20)(steps.novel_view)
 gpu_mesh = spaces.GPU(duration=90)(steps.mesh)
 gpu_turntable = spaces.GPU(duration=180)(steps.turntable_frames)
+gpu_refine = spaces.GPU(duration=180)(steps.refine)
 
 
 def photo_source(photo: str | dict | None, missing: str = "Upload a photo (or pick an example) first."
@@ -85,10 +92,10 @@ def readable(fn: Callable) -> Callable:
     Expected failures (bad photo, bad setting, nothing inverted yet) carry their own
     message; anything else is a bug, logged with its traceback and reported as one.
     """
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    @contextlib.contextmanager
+    def errors_as_messages():
         try:
-            return fn(*args, **kwargs)
+            yield
         except gr.Error:
             raise
         except (ValueError, OSError) as exc:
@@ -98,6 +105,18 @@ def readable(fn: Callable) -> Callable:
             raise gr.Error(f"The server failed on this request ({html.escape(type(exc).__name__)}). Try again; "
                            "if it keeps failing, please report it.", title="Server error",
                            print_exception=False) from exc
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator_wrapper(*args, **kwargs):
+            with errors_as_messages():
+                yield from fn(*args, **kwargs)
+        return generator_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with errors_as_messages():
+            return fn(*args, **kwargs)
     return wrapper
 
 
@@ -136,6 +155,30 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
             info += (" This is the pSp codes alone: compare with a TriPlaneNet mode to see what the tri-plane "
                      "branch adds.")
         return steps.comparison(inversion, input_view), info, session
+
+    def on_refine(count: float, session: Session | None, progress=gr.Progress()):
+        """Fit the session's head to its photo in ``count`` steps; the reconstruction updates as it goes.
+
+        The session's inversion is replaced only when the refinement finishes: stopped or
+        failed, the previous result stays (and :func:`on_show_current` shows it again).
+        """
+        session = workspace.require(session)
+        start = time.perf_counter()
+        for update in gpu_refine(session.inversion, count):
+            progress(update.step / update.steps, desc=f"refining: step {update.step} of {update.steps}")
+            if update.result is None and update.preview is not None:
+                yield update.preview, gr.skip(), gr.skip()
+        session.start(*update.result)
+        info = (f"**Refined** in {time.perf_counter() - start:.1f} s ({update.steps} steps): the tri-planes were "
+                "fitted to the photo (and its mirror image) at its camera. Views, depth and mesh below show the "
+                "refined head; the saved inversion is the refined one.")
+        yield update.preview, info, session
+
+    def on_show_current(session: Session | None):
+        """The current result's input | reconstruction (after a stopped refinement), or nothing yet."""
+        if session is None or session.inversion is None:
+            return gr.skip()
+        return steps.comparison(*session.require())
 
     def on_views(count: float, session: Session | None, progress=gr.Progress()):
         """A yaw sweep of ``count`` views of the current head, with captions."""
@@ -212,6 +255,12 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
                 comparison = gr.Image(label="Input | reconstruction", interactive=False, format="png",
                                       elem_id="comparison")
                 inversion_info = gr.Markdown(label="Inversion summary")
+                with gr.Row():
+                    refine_steps = gr.Slider(*REFINE_STEPS, value=DEFAULT_REFINE_STEPS, step=1,
+                                             label="Refinement steps", scale=2)
+                    refine_button = gr.Button("Refine: fit the photo (sharper, about 10 s)", scale=1,
+                                              elem_id="refine")
+                    stop_button = gr.Button("Stop", scale=0, variant="stop", elem_id="stop-refine")
         with gr.Accordion("Crop and camera (what the inversion receives)", open=False):
             with gr.Row():
                 crop = gr.Image(label="Aligned crop", type="pil", format="png", interactive=False)
@@ -261,24 +310,33 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
         raw = {"preprocess": False}
         model_work = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY, **raw}
 
-        def after_alignment(aligned: Any, public: bool) -> None:
-            """Chain inversion -> views -> depth -> mesh after an alignment; each shows up as soon as it exists."""
-            def named(name: str) -> dict[str, Any]:
-                return {"api_name": name} if public else {"api_name": f"{name}_after_example",
-                                                          "api_visibility": "private"}
-            (aligned
-             .success(readable(on_invert), [crop, camera, mode, session], [comparison, inversion_info, session],
-                      **named("invert"), **model_work)
+        def show_results(event: Any, named: Callable[[str], dict[str, Any]]) -> None:
+            """Chain views -> depth -> mesh after a new head; each shows up as soon as it exists."""
+            (event
              .success(readable(on_views), [count, session], gallery, **named("views"), **model_work)
              .success(readable(on_depth), session, [depth_picture, depth_file], **named("depth"), **raw)
              .success(readable(on_mesh), [resolution, session], [model3d, figure, mesh_files, mesh_note],
                       **named("mesh"), **model_work))
+
+        def after_alignment(aligned: Any, public: bool) -> None:
+            """Chain inversion -> views -> depth -> mesh after an alignment."""
+            def named(name: str) -> dict[str, Any]:
+                return {"api_name": name} if public else {"api_name": f"{name}_after_example",
+                                                          "api_visibility": "private"}
+            show_results(aligned.success(readable(on_invert), [crop, camera, mode, session],
+                                         [comparison, inversion_info, session], **named("invert"), **model_work),
+                         named)
 
         aligned = run.click(readable(on_align), [photo, face_index], [preview, alignment_info, crop, camera],
                             api_name="align", preprocess=False, concurrency_id="align", concurrency_limit=2)
         after_alignment(aligned, public=True)
         after_alignment(examples.cache_event, public=False)
 
+        refined = refine_button.click(readable(on_refine), [refine_steps, session],
+                                      [comparison, inversion_info, session], api_name="refine", **model_work)
+        show_results(refined, lambda name: {"api_name": f"{name}_after_refine", "api_visibility": "private"})
+        stop_button.click(on_show_current, session, comparison, cancels=[refined], api_name="stop_refine",
+                          api_visibility="private", **raw)
         count.release(readable(on_views), [count, session], gallery, api_name="views_again",
                       api_visibility="private", **model_work)
         resolution.release(readable(on_mesh), [resolution, session], [model3d, figure, mesh_files, mesh_note],

@@ -22,7 +22,8 @@ from skimage import data
 
 from timing import median_seconds
 from triplanenet import TriPlaneNet
-from triplanenet.app import ModelSet, get_model_set, steps
+from triplanenet.app import steps
+from triplanenet.pipeline import ModelSet, get_model_set
 
 
 def full_size_models() -> ModelSet:

@@ -20,8 +20,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 from app_server import AppServer, start_app  # noqa: E402
 import triplanenet  # noqa: E402
-from triplanenet.app import MODE_LABELS, load_model_set  # noqa: E402
-from triplanenet.app.models import BUNDLED_NOTE  # noqa: E402
+from triplanenet.pipeline import BUNDLED_NOTE, MODE_LABELS, load_model_set  # noqa: E402
 from triplanenet.loading.bundled import BUNDLED_DIR  # noqa: E402
 from triplanenet.views import to_uint8  # noqa: E402
 
@@ -76,6 +75,7 @@ def wait_for(condition, seconds: float = 20.0) -> bool:
     return condition()
 
 
+@pytest.mark.server
 def test_whole_flow_on_a_photo(server, astronaut, tmp_path):
     app = client(server, tmp_path / "downloads")
     preview, summary, crop, camera = app.predict(handle_file(astronaut), 0, api_name="/align")
@@ -135,6 +135,7 @@ def test_whole_flow_on_a_photo(server, astronaut, tmp_path):
     assert wait_for(lambda: key not in session_files(server)), "the session folder outlived the session"
 
 
+@pytest.mark.server
 def test_bad_inputs_are_readable_errors(server, astronaut, tmp_path):
     app = client(server, tmp_path / "downloads")
     not_an_image = tmp_path / "notes.png"
@@ -162,6 +163,37 @@ def test_bad_inputs_are_readable_errors(server, astronaut, tmp_path):
         app.predict(1000, api_name="/mesh")
     assert server.alive()
     assert len(app.predict(2, api_name="/views")) == 2, "the session does not work after its errors"
+    app.close()
+
+
+@pytest.mark.server
+def test_refine_fits_the_photo_and_the_rest_follows(server, astronaut, tmp_path):
+    app = client(server, tmp_path / "downloads")
+    with pytest.raises(AppError, match="There is no 3D head yet"):
+        app.predict(5, api_name="/refine")
+    _, _, crop, camera = app.predict(handle_file(astronaut), 0, api_name="/align")
+    encoded, _ = app.predict(handle_file(crop), camera, "v2", api_name="/invert")
+    for bad in (0, 1001, 2.5, "abc", None):
+        with pytest.raises(AppError, match="whole number from 1 to 1000"):
+            app.predict(bad, api_name="/refine")
+    refined, info = app.predict(8, api_name="/refine")
+    assert "Refined" in info and "8 steps" in info
+
+    def error(comparison: str) -> float:
+        """Mean absolute difference between the two halves (input | reconstruction) of a comparison."""
+        pair = picture(comparison).astype(float)
+        size = pair.shape[0]
+        return float(np.abs(pair[:, :size] - pair[:, size:]).mean())
+
+    assert error(refined) < 0.8 * error(encoded), "refinement did not bring the reconstruction closer to the photo"
+    saved = triplanenet.Inversion.load(app.predict(api_name="/inversion"),
+                                       triplanenet.load_inverter("bundled").decoder)
+    assert saved.method == "v2+refined" and saved.neural_rendering_resolution == 64
+    shown = picture(refined)
+    image, _ = saved.render()
+    assert np.abs(to_uint8(image[0]).astype(int) - shown[:, shown.shape[0]:].astype(int)).max() <= 2
+    depth_picture, depth_file = app.predict(api_name="/depth")
+    assert np.load(depth_file).shape == (512, 512)
     app.close()
 
 
@@ -208,6 +240,7 @@ def run_wave(server: AppServer, photos: list[Path]) -> tuple[list[str], int]:
     return keys, rss_open
 
 
+@pytest.mark.server
 def test_concurrent_sessions_are_separate_and_memory_stays_bounded(server, astronaut, tmp_path):
     photos = []  # one photo per user: the astronaut, each a little brighter
     for i in range(SESSIONS):

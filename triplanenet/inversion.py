@@ -9,10 +9,10 @@ through a file (safetensors, or ``.npz``) so a user can come back to a result.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from safetensors.torch import save_file
 
 from .cameras import check as check_cameras
 from .models.generator import TriPlaneGenerator
+
+if TYPE_CHECKING:
+    from .refinement import RefineProgress, RefineSettings
 from .preprocess.images import MAX_CROP_SIDE
 
 FORMAT = "triplanenet.Inversion"
@@ -30,6 +33,7 @@ FORMAT_VERSION = "1"
 TENSOR_NAMES = ("ws", "planes_initial", "planes", "camera", "input_image")
 TENSOR_NDIMS = {"ws": 3, "planes_initial": 5, "planes": 5, "camera": 2, "input_image": 4}
 NPZ_METADATA_KEY = "__metadata__"
+MAX_RENDERING_RESOLUTION = 1024
 
 ImageInput = Image.Image | np.ndarray | torch.Tensor | Sequence[Image.Image]
 CameraInput = torch.Tensor | np.ndarray | Sequence[float] | Sequence[Sequence[float]]
@@ -135,7 +139,10 @@ class Inversion:
       ``planes_initial`` when the tri-plane branch was skipped);
     * ``camera`` [N,25]: the camera of each input photo;
     * ``input_image`` [N,3,R,R] in [-1, 1] or None: the photo as the network saw it;
-    * ``method``: how it was made (``"v1"``, ``"v1+cttr"``, ``"v2"`` or ``"w+"``).
+    * ``method``: how it was made (``"v1"``, ``"v1+cttr"``, ``"v2"`` or ``"w+"``; ``"+refined"``
+      appended after :meth:`refine`);
+    * ``neural_rendering_resolution``: the side it is volume-rendered at (None: the
+      generator's own); a refined head is rendered at the resolution it was fitted at.
 
     ``generator`` renders the result; it is not saved: pass it to :meth:`load`.
     """
@@ -146,6 +153,7 @@ class Inversion:
     camera: torch.Tensor
     input_image: torch.Tensor | None = None
     method: str = "v2"
+    neural_rendering_resolution: int | None = None
     generator: TriPlaneGenerator | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -186,7 +194,8 @@ class Inversion:
         """Render the refined tri-planes from ``camera`` ([25] or [K,25]; default: the input cameras).
 
         Returns ``image`` [K,3,R,R] in [-1, 1] (R = generator resolution, 512 for FFHQ)
-        and ``depth`` [K,1,r,r] at the neural rendering resolution r. One camera
+        and ``depth`` [K,1,r,r] at the neural rendering resolution r (default: the
+        inversion's :attr:`neural_rendering_resolution`). One camera
         renders every face; a single face can be rendered from K cameras at once.
         ``deterministic=False`` uses the official renderer's random sample jitter
         instead of fixed sample depths.
@@ -194,8 +203,8 @@ class Inversion:
         G = self._generator()
         given = self.camera if camera is None else as_cameras(camera).to(self.ws.device)
         ws, planes, cameras = self._for_views(given)
-        out = G.synthesis(ws, cameras, neural_rendering_resolution=neural_rendering_resolution,
-                          planes=planes, deterministic=deterministic)
+        out = G.synthesis(ws, cameras, neural_rendering_resolution=neural_rendering_resolution
+                          or self.neural_rendering_resolution, planes=planes, deterministic=deterministic)
         return out["image"], out["image_depth"]
 
     @torch.no_grad()
@@ -222,6 +231,8 @@ class Inversion:
         """Write the inversion to ``path``: ``.npz`` (numpy, no pickle) or anything else as safetensors."""
         path = Path(path)
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "method": self.method}
+        if self.neural_rendering_resolution is not None:
+            metadata["neural_rendering_resolution"] = str(self.neural_rendering_resolution)
         tensors = self.tensors()
         if path.suffix == ".npz":
             arrays = {name: t.numpy() for name, t in tensors.items()}
@@ -245,7 +256,31 @@ class Inversion:
             raise ValueError(f"{path} lacks {sorted(missing)}")
         device = next(generator.parameters()).device if generator is not None else torch.device("cpu")
         values = {name: t.to(device) for name, t in tensors.items() if name in TENSOR_NAMES}
-        return cls(**values, method=metadata.get("method", "v2"), generator=generator)
+        resolution = metadata.get("neural_rendering_resolution")
+        return cls(**values, method=metadata.get("method", "v2"), generator=generator,
+                   neural_rendering_resolution=_resolution(resolution, path) if resolution is not None else None)
+
+    def refine(self, steps: int | None = None, settings: "RefineSettings | None" = None,
+               progress: "Callable[[RefineProgress], bool | None] | None" = None) -> "Inversion":
+        """This inversion fitted to its own photo in ``steps`` optimisation steps (None: the default).
+
+        See :mod:`triplanenet.refinement`; ``progress`` is called after every step and
+        may return ``False`` to stop early.
+        """
+        from .refinement import RefineSettings, refine
+
+        return refine(self, steps, settings or RefineSettings(), progress)
+
+
+def _resolution(text: Any, path: Path) -> int:
+    """The saved ``neural_rendering_resolution`` as a positive int, or a readable ``ValueError``."""
+    try:
+        value = int(str(text))
+    except ValueError:
+        value = 0
+    if not 0 < value <= MAX_RENDERING_RESOLUTION:
+        raise ValueError(f"{path}: neural_rendering_resolution must be 1..{MAX_RENDERING_RESOLUTION}, got {text!r}")
+    return value
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -34,18 +34,21 @@ class View:
 
 @dataclass
 class Scene:
-    """One head to look at: ``ws`` [1,num_ws,w_dim] and ``planes`` [1,3,C,H,W] of ``generator``."""
+    """One head to look at: ``ws`` [1,num_ws,w_dim] and ``planes`` [1,3,C,H,W] of ``generator``,
+    rendered at ``neural_rendering_resolution`` (None: the generator's)."""
 
     generator: TriPlaneGenerator
     ws: torch.Tensor
     planes: torch.Tensor
+    neural_rendering_resolution: int | None = None
 
     @classmethod
     def from_inversion(cls, inversion: Inversion, index: int = 0) -> "Scene":
         """The ``index``-th face of an inversion (its refined tri-planes)."""
         if inversion.generator is None:
             raise ValueError("the inversion has no generator; load it with Inversion.load(path, generator)")
-        return cls(inversion.generator, inversion.ws[index:index + 1], inversion.planes[index:index + 1])
+        return cls(inversion.generator, inversion.ws[index:index + 1], inversion.planes[index:index + 1],
+                   inversion.neural_rendering_resolution)
 
     @property
     def box(self) -> float:
@@ -65,8 +68,8 @@ class Scene:
         reduced-precision mode (47.6 dB PSNR against float32 on FFHQ-512, a third faster)."""
         k = len(c)
         return self.generator.synthesis(self.ws.expand(k, -1, -1), c.to(self.ws.device),
-                                        neural_rendering_resolution=neural_rendering_resolution,
-                                        planes=self.planes.expand(k, -1, -1, -1, -1), deterministic=deterministic,
+                                        neural_rendering_resolution=neural_rendering_resolution
+                                        or self.neural_rendering_resolution, planes=self.planes.expand(k, -1, -1, -1, -1), deterministic=deterministic,
                                         fast=fast)
 
 

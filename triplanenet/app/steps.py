@@ -1,4 +1,4 @@
-"""The app's steps as plain functions: photo -> alignment -> inversion -> views, depth, mesh, video.
+"""The app's steps as plain functions: photo -> alignment -> inversion (-> refinement) -> views, depth, mesh, video.
 
 They take and return plain data (PIL images, numpy arrays, an :class:`Inversion`
 and its :class:`~triplanenet.views.View`), write no files and keep no state (that
@@ -10,7 +10,7 @@ Bad input raises ``ValueError`` (``FaceError`` for photos) with a message for pe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,15 +20,17 @@ from PIL import Image
 
 from .. import cameras
 from ..depth import depth_image
-from ..geometry import LEVEL, TRIM_VALUE, Mesh, dense_grid, extract_mesh
+from ..geometry import LEVEL, TRIM_VALUE, dense_grid, extract_mesh
 from ..inversion import Inversion
+from ..meshes import Mesh
 from ..preprocess import align_face
 from ..preprocess.align import OUTPUT_SIZE
 from ..preprocess.images import MAX_CROP_SIDE, ImageSource, load_image
 from ..video import orbit_cameras
 from ..views import Scene, View, gallery, render_views, to_uint8, yaw_sweep
 from .drawing import landmarks_preview
-from .models import ModelSet
+from ..pipeline import ModelSet
+from ..refinement import RefineSettings, check_steps, refinement_steps
 
 Report = Callable[[float, str], None]
 """Progress callback: ``report(fraction_done, message)``."""
@@ -42,6 +44,8 @@ PITCH_DEGREES = (-25, 25)
 CROP_MAX_PIXELS = MAX_CROP_SIDE * MAX_CROP_SIDE
 """Largest crop decoded for :func:`invert`; checked from the file's header, before decoding."""
 RENDER_BATCH = 4
+PREVIEW_EVERY = 5
+"""Refinement steps between two previews of the reconstruction (a preview costs about a quarter of a step)."""
 FALLBACK_FRACTION = 0.1
 """Share of the (trimmed) box a fallback surface encloses when the density never reaches EG3D's level."""
 FLAT_DENSITY = "The model's density is flat: there is no surface to mesh."
@@ -105,7 +109,41 @@ def invert(models: ModelSet, crop: ImageSource, camera: Sequence[float], mode: s
     inverter, refine = models.inverter(mode)
     image = load_image(crop, max_pixels=CROP_MAX_PIXELS)
     inversion = inverter.invert(image, camera, refine=refine)
-    return inversion, render_views(Scene.from_inversion(inversion), inversion.camera)[0]
+    return inversion, input_view(inversion)
+
+
+def input_view(inversion: Inversion) -> View:
+    """The head rendered at its photo's camera (image [R,R,3] uint8, depth and opacity [r,r])."""
+    return render_views(Scene.from_inversion(inversion), inversion.camera)[0]
+
+
+@dataclass
+class RefineUpdate:
+    """Progress of :func:`refine`: ``step`` of ``steps``; a ``preview`` (input | reconstruction) now and then;
+    the ``result`` (refined inversion and its input view) with the last update only."""
+
+    step: int
+    steps: int
+    preview: Image.Image | None = None
+    result: tuple[Inversion, View] | None = None
+
+
+def refine(inversion: Inversion, steps: object) -> Iterator[RefineUpdate]:
+    """Refine ``inversion`` per photo in ``steps`` steps (:mod:`triplanenet.refinement`), reporting each step.
+
+    Nothing is changed until the last update: a caller that stops iterating (the user
+    cancelled) keeps the inversion it had.
+    """
+    count = check_steps(steps)
+    for state in refinement_steps(inversion, RefineSettings(steps=count)):
+        preview = None
+        if state.step % PREVIEW_EVERY == 0 and state.step < count:
+            current = state.inversion
+            preview = comparison(current, input_view(current))
+        yield RefineUpdate(state.step, count, preview)
+    refined = state.inversion
+    view = input_view(refined)
+    yield RefineUpdate(count, count, comparison(refined, view), (refined, view))
 
 
 def comparison(inversion: Inversion, input_view: View) -> Image.Image:

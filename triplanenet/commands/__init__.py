@@ -26,6 +26,33 @@ def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
                              f"'bundled' / 'bundled-v1' (default: ${CHECKPOINT_ENV}, else 'bundled')")
 
 
+def refine_steps_argument(text: str) -> int:
+    """argparse type of ``--refine-steps``: out of range or not a whole number is a usage error."""
+    from ..refinement import check_steps
+
+    try:
+        return check_steps(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+class _RefineSteps(argparse.Action):
+    """``--refine-steps N`` also switches ``--refine`` on."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.refine_steps, namespace.refine = values, True
+
+
+def add_refine_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--refine`` and ``--refine-steps N`` (per-photo refinement, :mod:`triplanenet.refinement`)."""
+    from ..refinement import DEFAULT_STEPS, STEP_LIMITS
+
+    parser.add_argument("--refine", action="store_true", help=what)
+    parser.add_argument("--refine-steps", type=refine_steps_argument, action=_RefineSteps, default=None,
+                        metavar="N", help=f"refinement steps, {STEP_LIMITS[0]}..{STEP_LIMITS[1]} (implies "
+                                          f"--refine; default {DEFAULT_STEPS})")
+
+
 def add_inversion_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inversion", type=Path, help="a saved Inversion (.safetensors or .npz)")
     add_checkpoint_argument(parser)

@@ -2,7 +2,9 @@
 
 Prints one table (methods as rows) and optionally writes the per-method means
 and per-head values as JSON. ``--photos FOLDER`` evaluates aligned photos
-instead (image metrics only). The protocol is in :mod:`triplanenet.evaluation`.
+instead (image, face-region and identity metrics; ``--people`` adds cross-photo
+identity). ``--refine`` adds the checkpoint's own version refined per photo. The
+protocol is in :mod:`triplanenet.evaluation`.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import add_checkpoint_argument, guarded
+from . import add_checkpoint_argument, add_refine_arguments, guarded
 
 
 def seeds_argument(text: str) -> range:
@@ -32,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--photos", type=Path, metavar="FOLDER",
                       help="aligned photos with dataset.json (triplanenet align PHOTOS --dataset FOLDER): "
                            "image metrics only")
+    parser.add_argument("--people", type=Path, metavar="PEOPLE.json",
+                        help="with --photos: a JSON object mapping file names of the dataset to a person, "
+                             "for cross-photo identity (one photo's head rendered at another's camera)")
+    add_refine_arguments(parser, "also evaluate the checkpoint's own version refined per photo ('v2+refined')")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write means and per-head values here")
     parser.add_argument("--mesh-resolution", type=int, default=128,
                         help="marching-cubes grid points per axis for the Chamfer distance, 32..512 (default 128)")
@@ -43,22 +49,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lpips-backbone", help="torchvision AlexNet weights or their folder (default: hub cache)")
 
 
+def read_people(path: Path) -> dict[str, str]:
+    """``--people``: a JSON object of file name -> person name, checked."""
+    try:
+        people = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not JSON ({exc})") from exc
+    if not isinstance(people, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in people.items()):
+        raise ValueError(f"{path} must be a JSON object mapping file names to person names")
+    return people
+
+
 @guarded
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_photos, evaluate_synthetic, load_metric_lpips, methods_for
+    from ..refinement import DEFAULT_STEPS
 
     if not 32 <= args.mesh_resolution <= 512:
         raise ValueError(f"--mesh-resolution must be between 32 and 512, got {args.mesh_resolution}")
     if args.chamfer_points < 1:
         raise ValueError(f"--chamfer-points must be positive, got {args.chamfer_points}")
-    methods = methods_for(args.checkpoint)
+    if args.people is not None and args.photos is None:
+        raise ValueError("--people goes with --photos")
+    methods = methods_for(args.checkpoint, (args.refine_steps or DEFAULT_STEPS) if args.refine else None)
     lpips = load_metric_lpips(args.lpips_weights, args.lpips_backbone)
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr)
 
     if args.photos is not None:
-        report = evaluate_photos(methods, args.photos, args.checkpoint, lpips=lpips, progress=progress)
+        people = read_people(args.people) if args.people is not None else None
+        report = evaluate_photos(methods, args.photos, args.checkpoint, lpips=lpips, people=people,
+                                 progress=progress)
     else:
         report = evaluate_synthetic(methods, args.seeds, args.checkpoint, lpips=lpips,
                                     mesh_resolution=args.mesh_resolution, mesh_level=args.mesh_level,

@@ -100,7 +100,8 @@ def _package_dir(package: str) -> Path | None:
 
 
 def dlib_model_files() -> dict[str, Path] | None:
-    """Paths of dlib's 68-point predictor and MMOD detector from ``face-recognition-models``, if installed.
+    """Paths of dlib's 68-point predictor, MMOD detector and face-recognition ResNet from
+    ``face-recognition-models``, if installed.
 
     That package's own ``__init__`` needs the removed ``pkg_resources`` module,
     so the files are located through the import system instead of importing it.
@@ -109,7 +110,8 @@ def dlib_model_files() -> dict[str, Path] | None:
     if root is None:
         return None
     files = {"predictor": root / "models" / "shape_predictor_68_face_landmarks.dat",
-             "cnn_detector": root / "models" / "mmod_human_face_detector.dat"}
+             "cnn_detector": root / "models" / "mmod_human_face_detector.dat",
+             "recognition": root / "models" / "dlib_face_recognition_resnet_model_v1.dat"}
     return files if all(path.is_file() for path in files.values()) else None
 
 

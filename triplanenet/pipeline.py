@@ -1,4 +1,6 @@
-"""The models the app runs: one checkpoint (or the bundled pair), loaded once per process and shared.
+"""What every front end (the app, the command line, evaluation) runs: one checkpoint's inversion modes.
+
+One checkpoint (or the bundled pair) is loaded once per process and shared.
 
 A :class:`ModelSet` answers which inversion modes a checkpoint offers and which
 inverter runs each:
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..loading import bundled, load_inverter
-from ..models.triplanenet import TriPlaneNet
+from .loading import bundled, load_inverter
+from .models.triplanenet import TriPlaneNet
 
 MODE_LABELS = {"v2": "TriPlaneNet v2", "v1": "TriPlaneNet v1", "w+": "w+ only (no tri-plane branch)"}
 """Inversion modes, by the value the API takes, with the label the page shows."""

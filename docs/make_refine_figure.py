@@ -1,0 +1,76 @@
+"""Draw docs/refinement.png: what per-photo refinement changes, seen from three sides.
+
+Two heads, inverted by the bundled v2 and then refined with the default settings:
+a held-out synthetic head (its true renders are the first row) and the astronaut
+photo of examples/ (public domain). Each row shows yaw -0.5, the photo's own camera
+and yaw +0.5 rad; the input is at the left.
+
+    python docs/make_refine_figure.py [--out docs/refinement.png]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from triplanenet import Inversion, cameras
+from triplanenet.evaluation import ground_truth
+from triplanenet.loading import load_inverter
+from triplanenet.preprocess import align_face
+from triplanenet.views import to_uint8
+
+ROOT = Path(__file__).resolve().parents[1]
+SIDE_YAW = 0.5
+LABEL_HEIGHT = 18
+
+
+def three_views(inversion: Inversion) -> list[np.ndarray]:
+    """The head at yaw -0.5, at its photo's camera and at yaw +0.5 (images [R,R,3] uint8)."""
+    c = torch.cat([cameras.camera(-SIDE_YAW, 0.0), inversion.camera, cameras.camera(SIDE_YAW, 0.0)])
+    images, _ = inversion.render(c)
+    return [to_uint8(image) for image in images]
+
+
+def labelled_row(label: str, first: np.ndarray | None, views: list[np.ndarray]) -> Image.Image:
+    """One row: the input (or a blank) and three views, with ``label`` above."""
+    size = views[0].shape[0]
+    row = Image.new("RGB", (4 * size, size + LABEL_HEIGHT), "white")
+    ImageDraw.Draw(row).text((4, 3), label, fill="black")
+    for i, image in enumerate(([first] if first is not None else [np.full_like(views[0], 255)]) + views):
+        row.paste(Image.fromarray(image), (i * size, LABEL_HEIGHT))
+    return row
+
+
+def head_rows(name: str, inversion: Inversion, truth: list[np.ndarray] | None) -> list[Image.Image]:
+    photo = to_uint8(inversion.input_image[0])
+    refined = inversion.refine()
+    rows = [labelled_row(f"{name}: truth at yaw -0.5 | photo camera | +0.5", None, truth)] if truth else []
+    return rows + [labelled_row(f"{name}: input | v2 at yaw -0.5 | photo camera | +0.5", photo, three_views(inversion)),
+                   labelled_row(f"{name}: input | v2 + refinement ({refined.method})", photo, three_views(refined))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "refinement.png")
+    args = parser.parse_args()
+    inverter = load_inverter("bundled")
+    truth = ground_truth(3, inverter.decoder.img_resolution)  # input view, then yaw +0.5 and -0.5
+    true_views = [to_uint8(truth.image[i]) for i in (2, 0, 1)]
+    synthetic = inverter.invert(truth.image[:1], truth.cameras[:1])
+    face = align_face(ROOT / "examples" / "astronaut.png")
+    photo = inverter.invert(face.image, face.camera)
+    rows = head_rows("held-out synthetic head", synthetic, true_views) + head_rows("astronaut photo", photo, None)
+    sheet = Image.new("RGB", (rows[0].width, sum(row.height for row in rows)), "white")
+    top = 0
+    for row in rows:
+        sheet.paste(row, (0, top))
+        top += row.height
+    sheet.save(args.out)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()

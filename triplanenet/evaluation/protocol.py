@@ -1,0 +1,215 @@
+"""The evaluation loops: which methods a checkpoint offers, held-out synthetic heads, and real photos.
+
+The protocol is described in :mod:`triplanenet.evaluation`.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from itertools import permutations
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..geometry import LEVEL, extract_mesh
+from ..identity import SAME_PERSON, FaceIdentity
+from ..inversion import Inversion
+from ..meshes import Mesh
+from ..models.triplanenet import TriPlaneNet
+from ..pipeline import get_model_set
+from ..training.data import EMPTY_SPACE as BACKGROUND, FolderDataset
+from ..training.losses import LPIPS
+from ..views import Scene, to_uint8
+from .heads import EVALUATION_STREAM, NOVEL_YAWS, GroundTruth, ground_truth, surface_mesh
+from .metrics import (CHAMFER_POINTS, INSIDE, OPAQUE, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, chamfer_distance,
+                      depth_error, face_mask, face_psnr, face_ssim, psnr, ssim)
+from .report import NOVEL_KEYS, Report, Row
+
+MESH_RESOLUTION = 128
+
+
+class Method(NamedTuple):
+    """One row of the table: ``inverter.invert(..., refine=refine)``, then ``refine_steps`` steps of
+    per-photo refinement (:mod:`triplanenet.refinement`) when given."""
+
+    name: str
+    inverter: TriPlaneNet
+    refine: bool
+    refine_steps: int | None = None
+
+    def invert(self, image: torch.Tensor, camera: torch.Tensor) -> Inversion:
+        inversion = self.inverter.invert(image, camera, refine=self.refine)
+        return inversion.refine(self.refine_steps) if self.refine_steps else inversion
+
+
+def methods_for(checkpoint: str, refine_steps: int | None = None) -> list[Method]:
+    """The modes the checkpoint offers (:class:`~triplanenet.pipeline.ModelSet`, as in the app), ``w+`` first,
+    and with ``refine_steps`` its own version refined per photo (``"v2+refined"``)."""
+    model_set = get_model_set(checkpoint, "cpu")
+    modes = sorted(model_set.modes, key=lambda mode: (mode != "w+", mode))
+    methods = [Method(mode, *model_set.inverter(mode)) for mode in modes]
+    if refine_steps:
+        mode = model_set.default_mode
+        methods.append(Method(f"{mode}+refined", *model_set.inverter(mode), refine_steps))
+    return methods
+
+
+def _timed_inversion(method: Method, image: torch.Tensor, camera: torch.Tensor) -> tuple[Scene, float]:
+    """The inverted head's :class:`Scene` and the seconds inversion (and refinement) took."""
+    start = time.perf_counter()
+    inversion = method.invert(image, camera)
+    return Scene.from_inversion(inversion), time.perf_counter() - start
+
+
+def _warm_up(methods: Sequence[Method], image: torch.Tensor, camera: torch.Tensor) -> None:
+    """One untimed inversion per method (unrefined), so that first-call costs stay out of the timings."""
+    for method in methods:
+        method.inverter.invert(image, camera, refine=method.refine)
+
+
+def image_metrics(prediction: torch.Tensor, target: torch.Tensor, lpips: LPIPS | None) -> Row:
+    """Same-view ``psnr``, ``ssim`` and ``lpips`` (``None`` without weights) of one image pair [1,3,R,R]."""
+    with torch.no_grad():
+        distance = float(lpips(prediction.clamp(-1, 1), target)[0]) if lpips is not None else None
+    return {"psnr": float(psnr(prediction, target)[0]), "ssim": float(ssim(prediction, target)[0]),
+            "lpips": distance}
+
+
+def evaluate_head(method: Method, truth: GroundTruth, truth_mesh: Mesh, lpips: LPIPS | None,
+                  mesh_resolution: int, mesh_level: float, chamfer_points: int) -> Row:
+    """Every metric of one method on one held-out head (see the module doc)."""
+    scene, seconds = _timed_inversion(method, truth.image[:1], truth.cameras[:1])
+    out = scene.render(truth.cameras)
+    row: Row = {"seed": truth.seed, **image_metrics(out["image"][:1], truth.image[:1], lpips)}
+    novel = psnr(out["image"][1:], truth.image[1:])
+    row.update({key: float(value) for key, value in zip(NOVEL_KEYS, novel)})
+    row["depth_mae"], row["depth_coverage"] = depth_error(out["image_depth"][:1], out["image_opacity"][:1],
+                                                          truth.depth[:1], truth.mask[:1])
+    mesh = extract_mesh(scene.field, mesh_resolution, scene.box, level=mesh_level, colors=False)
+    row["chamfer_percent"] = (100 * chamfer_distance(mesh, truth_mesh, chamfer_points) / scene.box
+                              if len(mesh.faces) and len(truth_mesh.faces) else None)
+    row["seconds"] = seconds
+    return row
+
+
+def evaluate_synthetic(methods: Sequence[Method], seeds: Sequence[int], checkpoint: str, *,
+                       lpips: LPIPS | None = None, mesh_resolution: int = MESH_RESOLUTION,
+                       mesh_level: float = LEVEL, chamfer_points: int = CHAMFER_POINTS,
+                       progress: Callable[[str], None] | None = None) -> Report:
+    """Evaluate ``methods`` (sharing one generator resolution) on held-out heads ``seeds``."""
+    resolution = methods[0].inverter.decoder.img_resolution
+    report = Report(checkpoint, {"kind": "synthetic", "seeds": list(seeds), "stream": EVALUATION_STREAM,
+                                 "resolution": resolution, "background": BACKGROUND, "novel_yaws": list(NOVEL_YAWS)},
+                    _settings(lpips, mesh_resolution, mesh_level, chamfer_points), {m.name: [] for m in methods})
+    box = float(methods[0].inverter.decoder.rendering_kwargs["box_warp"])
+    for i, seed in enumerate(seeds):
+        start = time.perf_counter()
+        truth = ground_truth(seed, resolution)
+        if i == 0:
+            _warm_up(methods, truth.image[:1], truth.cameras[:1])
+        truth_mesh = surface_mesh(truth.params, mesh_resolution, box)
+        for method in methods:
+            report.rows[method.name].append(
+                evaluate_head(method, truth, truth_mesh, lpips, mesh_resolution, mesh_level, chamfer_points))
+        if progress is not None:
+            progress(f"head {i + 1}/{len(seeds)} (seed {seed}): {time.perf_counter() - start:.1f} s")
+    return report
+
+
+def evaluate_photos(methods: Sequence[Method], folder: str | Path, checkpoint: str, *,
+                    lpips: LPIPS | None = None, people: dict[str, str] | None = None,
+                    progress: Callable[[str], None] | None = None) -> Report:
+    """Same-view image, face-region and identity metrics of ``methods`` on a folder of aligned photos
+    (``triplanenet align --dataset``); with ``people`` (file -> person), cross-photo identity too."""
+    folder = Path(folder)
+    if not (folder / "dataset.json").is_file():
+        raise ValueError(f"{folder} has no dataset.json (make one with: triplanenet align PHOTOS --dataset {folder})")
+    resolution = methods[0].inverter.decoder.img_resolution
+    photos = FolderDataset(folder, resolution)
+    people = _check_people(people or {}, photos.files)
+    report = Report(checkpoint, {"kind": "photos", "folder": str(folder), "files": photos.files,
+                                 "resolution": resolution, "people": people},
+                    _settings(lpips, None, None, None), {m.name: [] for m in methods})
+    identity = FaceIdentity()
+    kept: dict[str, dict[str, Scene]] = {m.name: {} for m in methods}
+    faces: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for i, file in enumerate(photos.files):
+        image, camera = photos.image(i)[None], photos.cameras[i:i + 1]
+        if i == 0:
+            _warm_up(methods, image, camera)
+        faces[file] = photo, landmarks = _photo_face(identity, folder / file)
+        mask = face_mask(landmarks * resolution / len(photo), resolution) if landmarks is not None else None
+        for method in methods:
+            scene, seconds = _timed_inversion(method, image, camera)
+            prediction = scene.render(camera)["image"]
+            report.rows[method.name].append({"file": file, **image_metrics(prediction, image, lpips),
+                                             **face_metrics(prediction, image, mask),
+                                             **identity_metrics(identity, prediction, photo, landmarks),
+                                             "seconds": seconds})
+            if file in people:
+                kept[method.name][file] = scene
+        if progress is not None:
+            progress(f"photo {i + 1}/{len(photos)}: {file}")
+    for method in methods:
+        report.pairs[method.name] = _cross_photo(identity, kept[method.name], people, faces, photos)
+    return report
+
+
+def _check_people(people: dict[str, str], files: list[str]) -> dict[str, str]:
+    """``people`` limited to the folder's files, or a ``ValueError`` naming files it does not have."""
+    unknown = sorted(set(people) - set(files))
+    if unknown:
+        raise ValueError(f"the people mapping names files that are not in the dataset: {', '.join(unknown[:5])}")
+    return dict(people)
+
+
+def _photo_face(identity: FaceIdentity, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The aligned photo as stored [S,S,3] uint8 and its 68 landmarks (None when no face is found)."""
+    with Image.open(path) as image:
+        photo = np.asarray(image.convert("RGB"))
+    return photo, identity.landmarks(photo)
+
+
+def face_metrics(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> Row:
+    """``face_psnr`` and ``face_ssim`` of one pair [1,3,R,R] inside the face ``mask`` [R,R] (None: no face)."""
+    if mask is None or not mask.any():
+        return {"face_psnr": None, "face_ssim": None}
+    return {"face_psnr": face_psnr(prediction, target, mask), "face_ssim": face_ssim(prediction, target, mask)}
+
+
+def identity_metrics(identity: FaceIdentity, prediction: torch.Tensor, photo: np.ndarray,
+                     landmarks: np.ndarray | None, key: str = "identity") -> Row:
+    """dlib's descriptor distance between a render [1,3,R,R] (resized to the photo's size) and ``photo``
+    [S,S,3] uint8, both cut along the photo's ``landmarks``, and whether it is under the same-person threshold."""
+    share_key = "recognised" if key == "identity" else "cross_recognised"
+    if landmarks is None:
+        return {key: None, share_key: None}
+    render = Image.fromarray(to_uint8(prediction[0])).resize(photo.shape[1::-1], Image.Resampling.BICUBIC)
+    distance = identity.distance(np.asarray(render), photo, landmarks)
+    return {key: distance, share_key: float(distance < SAME_PERSON)}
+
+
+def _cross_photo(identity: FaceIdentity, scenes: dict[str, Scene], people: dict[str, str],
+                 faces: dict[str, tuple[np.ndarray, np.ndarray | None]], photos: FolderDataset) -> list[Row]:
+    """Every ordered pair (A, B) of one person's photos: A's head rendered at B's camera against photo B."""
+    rows = []
+    for a, b in permutations(scenes, 2):
+        if people[a] != people[b]:
+            continue
+        camera = photos.cameras[photos.files.index(b)][None]
+        prediction = scenes[a].render(camera)["image"]
+        photo, landmarks = faces[b]
+        rows.append({"from": a, "to": b, **identity_metrics(identity, prediction, photo, landmarks,
+                                                             key="cross_identity")})
+    return rows
+
+
+def _settings(lpips: LPIPS | None, mesh_resolution: int | None, mesh_level: float | None,
+              chamfer_points: int | None) -> dict[str, Any]:
+    return {"lpips": lpips.net_name if lpips is not None else None, "mesh_resolution": mesh_resolution,
+            "mesh_level": mesh_level, "chamfer_points": chamfer_points, "opacity_threshold": OPAQUE,
+            "inside_threshold": INSIDE, "ssim": {"window": SSIM_WINDOW, "sigma": SSIM_SIGMA, "k1": SSIM_K1,
+                                                 "k2": SSIM_K2}}
