@@ -5,6 +5,10 @@
 ``CKPT`` is a published TriPlaneNet ``.pth``, a ``save_pretrained`` folder, a Hugging Face
 Hub id or ``bundled`` / ``bundled-v1`` (default: ``$TRIPLANENET_CHECKPOINT``, else the
 bundled offline model). This file is the page only; the work is in :mod:`triplanenet.app`.
+It is read top to bottom: how an error reaches the user (:func:`readable`), what each event
+does (:class:`Handlers`, one method per API endpoint), the page's sections (photo and
+inversion, views, depth and mesh, downloads), and how events chain (:func:`wire_events`).
+It is longer than our other modules because all of the Gradio code lives here and nowhere else.
 """
 from __future__ import annotations
 
@@ -125,44 +129,50 @@ def reporter(progress: gr.Progress) -> steps.Report:
     return lambda fraction, message: progress(fraction, desc=message)
 
 
-def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
-    """The page: upload -> alignment -> inversion -> views -> depth -> mesh, then sliders, video, downloads."""
+class Handlers:
+    """What each event of the page does, over one :class:`ModelSet` and :class:`Workspace`.
 
-    def on_align(photo: str | dict | None, face_index: float | None):
+    Every handler is also a named API endpoint; the work is in :mod:`triplanenet.app.steps`.
+    """
+
+    def __init__(self, models: ModelSet, workspace: Workspace):
+        self.models, self.workspace = models, workspace
+
+    def align(self, photo: str | dict | None, face_index: float | None):
         """Crop and pose a face: preview with landmarks, summary, the 512 crop and its 25-number EG3D camera."""
         index = steps.check_number("The face number", 0 if face_index is None else face_index, FACE_INDICES)
         alignment = steps.align(photo_source(photo), int(index))
         return alignment.preview, alignment.summary, alignment.crop, alignment.camera
 
-    def on_invert(crop, camera, mode: str, session: Session | None, request: gr.Request,
-                  progress=gr.Progress()):
+    def invert(self, crop, camera, mode: str, session: Session | None, request: gr.Request,
+               progress=gr.Progress()):
         """Invert the crop seen from ``camera`` in ``mode`` (v2, v1 or w+): input | reconstruction, summary."""
         first = "Align a photo first: upload one (or pick an example) and press Reconstruct."
         if not camera:
             raise ValueError(first)
         source = photo_source(crop, missing=first)
-        models.inverter(mode)  # an unknown mode is refused before any work
+        self.models.inverter(mode)  # an unknown mode is refused before any work
         progress(0.1, desc=f"inverting with {MODE_LABELS[mode]}")
         start = time.perf_counter()
-        inversion, input_view = gpu_invert(models, source, camera, mode)
+        inversion, input_view = gpu_invert(self.models, source, camera, mode)
         seconds = time.perf_counter() - start
-        session = workspace.session(request.session_hash or (session.key if session else uuid.uuid4().hex))
+        session = self.workspace.session(request.session_hash or (session.key if session else uuid.uuid4().hex))
         session.start(inversion, input_view)
         size = inversion.input_image.shape[-1]
         info = (f"**{MODE_LABELS[mode]}** in {seconds:.1f} s. Left: the crop as the network sees it ({size} px); "
-                "right: the reconstruction rendered from the photo's camera.")
+                "right: the reconstruction rendered from the photo's camera. **Refine** fits it to the photo.")
         if mode == "w+":
             info += (" This is the pSp codes alone: compare with a TriPlaneNet mode to see what the tri-plane "
                      "branch adds.")
         return steps.comparison(inversion, input_view), info, session
 
-    def on_refine(count: float, session: Session | None, progress=gr.Progress()):
+    def refine(self, count: float, session: Session | None, progress=gr.Progress()):
         """Fit the session's head to its photo in ``count`` steps; the reconstruction updates as it goes.
 
         The session's inversion is replaced only when the refinement finishes: stopped or
-        failed, the previous result stays (and :func:`on_show_current` shows it again).
+        failed, the previous result stays (and :meth:`show_current` shows it again).
         """
-        session = workspace.require(session)
+        session = self.workspace.require(session)
         start = time.perf_counter()
         for update in gpu_refine(session.inversion, count):
             progress(update.step / update.steps, desc=f"refining: step {update.step} of {update.steps}")
@@ -174,179 +184,214 @@ def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
                 "refined head; the saved inversion is the refined one.")
         yield update.preview, info, session
 
-    def on_show_current(session: Session | None):
+    def show_current(self, session: Session | None):
         """The current result's input | reconstruction (after a stopped refinement), or nothing yet."""
         if session is None or session.inversion is None:
             return gr.skip()
         return steps.comparison(*session.require())
 
-    def on_views(count: float, session: Session | None, progress=gr.Progress()):
+    def views(self, count: float, session: Session | None, progress=gr.Progress()):
         """A yaw sweep of ``count`` views of the current head, with captions."""
-        inversion = workspace.require(session).inversion
+        inversion = self.workspace.require(session).inversion
         progress(0.1, desc="rendering views")
         return gpu_views(inversion, count)
 
-    def on_depth(session: Session | None):
+    def depth(self, session: Session | None):
         """Depth at the photo's camera: colour picture, and raw .npy (512x512 float32, world units)."""
-        session = workspace.require(session)
+        session = self.workspace.require(session)
         depth, picture = steps.depth_at_crop(session.input_view)
         return picture, str(session.save_depth(depth))
 
-    def on_mesh(resolution: float, session: Session | None, progress=gr.Progress()):
+    def mesh(self, resolution: float, session: Session | None, progress=gr.Progress()):
         """Coloured mesh at ``resolution``^3: .glb for the viewer, plotly figure, .glb/.ply/.obj files, a note."""
-        session = workspace.require(session)
+        session = self.workspace.require(session)
         mesh, note = gpu_mesh(session.inversion, resolution, report=reporter(progress))
         progress(0.9, desc="writing .glb, .ply, .obj")
         paths = session.save_mesh(mesh)
         figure = mesh_figure(mesh, max_faces=FIGURE_FACES)
         return str(paths[".glb"]), figure, [str(p) for p in paths.values()], note
 
-    def on_render(yaw: float, pitch: float, session: Session | None):
+    def render(self, yaw: float, pitch: float, session: Session | None):
         """The head from ``yaw`` / ``pitch`` (degrees): image and depth picture, from the cached tri-planes."""
-        return gpu_novel_view(workspace.require(session).inversion, yaw, pitch)
+        return gpu_novel_view(self.workspace.require(session).inversion, yaw, pitch)
 
-    def on_video(frames: float, session: Session | None, progress=gr.Progress()):
+    def video(self, frames: float, session: Session | None, progress=gr.Progress()):
         """Turntable video (.mp4, 30 frames per second) of ``frames`` frames along EG3D's orbit."""
-        session = workspace.require(session)
+        session = self.workspace.require(session)
         images = gpu_turntable(session.inversion, frames, report=reporter(progress))
         return str(session.save_video(images, VIDEO_FPS))
 
-    def on_save_inversion(session: Session | None):
+    def save_inversion(self, session: Session | None):
         """The current inversion as .safetensors (``triplanenet.Inversion.load``)."""
-        return str(workspace.require(session).save_inversion())
+        return str(self.workspace.require(session).save_inversion())
 
-    def page_opened(request: gr.Request) -> None:
+    def page_opened(self, request: gr.Request) -> None:
         """A browser page was loaded: its session is kept while the page is open (up to its time to live)."""
         if request.session_hash:
-            workspace.page_opened(request.session_hash)
+            self.workspace.page_opened(request.session_hash)
 
-    def end_session(request: gr.Request) -> None:
+    def end_session(self, request: gr.Request) -> None:
         """The page was closed (or the API client disconnected)."""
         if request.session_hash:
-            workspace.end(request.session_hash)
+            self.workspace.end(request.session_hash)
 
-    def forget(session: Session | None) -> None:
+    def forget(self, session: Session | None) -> None:
         """``gr.State`` delete callback: the session's state expired."""
         if session is not None:
-            workspace.end(session.key)
+            self.workspace.end(session.key)
 
+
+class Page:
+    """The components events read and write, created section by section (attributes named as below)."""
+
+
+def photo_section(page: Page, models: ModelSet, handlers: Handlers) -> None:
+    """Upload, face choice, mode and Reconstruct; the alignment, the inversion and its refinement."""
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            page.photo = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"], type="filepath",
+                                  height=360, elem_id="photo")
+            with gr.Row():
+                page.face_index = gr.Number(0, label="Face (0: the largest)", precision=0, minimum=FACE_INDICES[0],
+                                            maximum=FACE_INDICES[1])
+                page.mode = gr.Radio([(MODE_LABELS[m], m) for m in models.modes], value=models.default_mode,
+                                     label="Inversion")
+            page.run = gr.Button("Reconstruct in 3D", variant="primary", elem_id="reconstruct")
+        with gr.Column(scale=1, min_width=320):
+            page.preview = gr.Image(label="Alignment: the 512 crop with its landmarks", interactive=False,
+                                    format="png", height=300, elem_id="alignment")
+            page.alignment_info = gr.Markdown(label="Alignment summary")
+            page.comparison = gr.Image(label="Input | reconstruction", interactive=False, format="png",
+                                       elem_id="comparison")
+            page.inversion_info = gr.Markdown(label="Inversion summary")
+            with gr.Row():
+                page.refine_steps = gr.Slider(*REFINE_STEPS, value=DEFAULT_REFINE_STEPS, step=1,
+                                              label="Refinement steps", scale=2)
+                page.refine = gr.Button("Refine: fit the photo (sharper, about 10 s)", scale=1, elem_id="refine")
+                page.stop = gr.Button("Stop", scale=0, variant="stop", elem_id="stop-refine")
+    with gr.Accordion("Crop and camera (what the inversion receives)", open=False):
+        with gr.Row():
+            page.crop = gr.Image(label="Aligned crop", type="pil", format="png", interactive=False)
+            page.camera = gr.JSON(label="EG3D camera label (16 cam2world + 9 intrinsics)")
+    page.examples = gr.Examples([[str(path), 0] for path in EXAMPLES], inputs=[page.photo, page.face_index],
+                                outputs=[page.preview, page.alignment_info, page.crop, page.camera],
+                                fn=readable(handlers.align), cache_examples=True, cache_mode="lazy",
+                                label="Examples (public domain / our renders)")
+
+
+def views_section(page: Page, models: ModelSet) -> None:
+    """The yaw sweep, and the sliders' view with its depth."""
+    gr.Markdown("## Views\nA yaw sweep rendered from the cached tri-planes; the sliders render any other view.")
+    page.gallery = gr.Gallery(label="Views", columns=5, height=300, format="png", elem_id="views")
+    page.count = gr.Slider(*steps.VIEW_COUNTS, value=models.default_view_count, step=1, label="Number of views")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=240):
+            page.yaw = gr.Slider(*steps.YAW_DEGREES, value=20, step=1, label="Yaw (degrees)")
+            page.pitch = gr.Slider(*steps.PITCH_DEGREES, value=0, step=1, label="Pitch (degrees)")
+        page.novel = gr.Image(label="View from the sliders", interactive=False, format="png", height=280,
+                              elem_id="novel-view")
+        page.novel_depth = gr.Image(label="Its depth", interactive=False, format="png", height=280)
+
+
+def depth_and_mesh_sections(page: Page) -> None:
+    """Depth at the photo's camera; the coloured mesh in two viewers, its resolution and downloads."""
+    gr.Markdown("## Depth")
+    with gr.Row():
+        page.depth_picture = gr.Image(label="Depth at the photo's camera", interactive=False, format="png",
+                                      height=300, elem_id="depth")
+        page.depth_file = gr.File(label="Depth .npy (512x512 float32, world units along each ray)")
+    gr.Markdown("## Coloured mesh")
+    with gr.Row():
+        page.model3d = gr.Model3D(label="Mesh (GLB)", height=420, elem_id="mesh3d")
+        page.figure = gr.Plot(label="Interactive mesh (plotly)", elem_id="mesh-plot")
+    with gr.Row():
+        page.resolution = gr.Slider(*steps.MESH_RESOLUTIONS, value=256, step=32,
+                                    label="Mesh resolution (grid points per axis)")
+        page.mesh_files = gr.File(label="Mesh downloads (.glb, .ply, .obj)", file_count="multiple")
+    page.mesh_note = gr.Markdown(label="Mesh note")
+
+
+def downloads_section(page: Page) -> None:
+    """The turntable video and the saved inversion, on request."""
+    gr.Markdown("## Turntable video and the inversion")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=240):
+            page.frames = gr.Slider(*steps.VIDEO_FRAMES, value=60, step=4, label="Video frames (30 per second)")
+            page.video_button = gr.Button("Make the turntable video")
+            page.save_button = gr.Button("Save the inversion (.safetensors)")
+        page.video = gr.Video(label="Turntable", interactive=False, elem_id="turntable")
+        page.inversion_file = gr.File(label="Inversion (load with triplanenet.Inversion.load)")
+
+
+# No event lets Gradio preprocess its inputs: our loaders and range checks see what the client sent
+# (a non-image crop, "abc" for a slider, NaN) and answer with a readable message.
+RAW = {"preprocess": False}
+MODEL_WORK = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY, **RAW}
+
+
+def wire_events(page: Page, handlers: Handlers, demo: gr.Blocks) -> None:
+    """Every event: alignment -> inversion -> views -> depth -> mesh as a chain, then the on-demand ones."""
+    session = page.session
+    head = [page.comparison, page.inversion_info, session]
+    mesh = [page.model3d, page.figure, page.mesh_files, page.mesh_note]
+    private = {"api_visibility": "private"}
+
+    def show_results(event: Any, named: Callable[[str], dict[str, Any]]) -> None:
+        """Chain views -> depth -> mesh after a new head; each shows up as soon as it exists."""
+        (event
+         .success(readable(handlers.views), [page.count, session], page.gallery, **named("views"), **MODEL_WORK)
+         .success(readable(handlers.depth), session, [page.depth_picture, page.depth_file], **named("depth"), **RAW)
+         .success(readable(handlers.mesh), [page.resolution, session], mesh, **named("mesh"), **MODEL_WORK))
+
+    def after_alignment(aligned: Any, public: bool) -> None:
+        """Chain inversion -> views -> depth -> mesh after an alignment."""
+        def named(name: str) -> dict[str, Any]:
+            return {"api_name": name} if public else {"api_name": f"{name}_after_example", **private}
+        inverted = aligned.success(readable(handlers.invert), [page.crop, page.camera, page.mode, session], head,
+                                   **named("invert"), **MODEL_WORK)
+        show_results(inverted, named)
+
+    aligned = page.run.click(readable(handlers.align), [page.photo, page.face_index],
+                             [page.preview, page.alignment_info, page.crop, page.camera], api_name="align",
+                             preprocess=False, concurrency_id="align", concurrency_limit=2)
+    after_alignment(aligned, public=True)
+    after_alignment(page.examples.cache_event, public=False)
+
+    refined = page.refine.click(readable(handlers.refine), [page.refine_steps, session], head, api_name="refine",
+                                **MODEL_WORK)
+    show_results(refined, lambda name: {"api_name": f"{name}_after_refine", **private})
+    page.stop.click(handlers.show_current, session, page.comparison, cancels=[refined], api_name="stop_refine",
+                    **private, **RAW)
+    page.count.release(readable(handlers.views), [page.count, session], page.gallery, api_name="views_again",
+                       **private, **MODEL_WORK)
+    page.resolution.release(readable(handlers.mesh), [page.resolution, session], mesh, api_name="mesh_again",
+                            **private, **MODEL_WORK)
+    gr.on([page.yaw.release, page.pitch.release], readable(handlers.render), [page.yaw, page.pitch, session],
+          [page.novel, page.novel_depth], api_name="render", show_progress="minimal", **MODEL_WORK)
+    page.video_button.click(readable(handlers.video), [page.frames, session], page.video, api_name="video",
+                            **MODEL_WORK)
+    page.save_button.click(readable(handlers.save_inversion), session, page.inversion_file, api_name="inversion",
+                           **RAW)
+    demo.load(handlers.page_opened, **private)
+    demo.unload(handlers.end_session)
+
+
+def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
+    """The page: upload -> alignment -> inversion (-> refinement) -> views -> depth -> mesh, then video, downloads."""
+    handlers, page = Handlers(models, workspace), Page()
     with gr.Blocks(title="TriPlaneNet: a face photo in 3D", delete_cache=CACHE_SWEEP) as demo:
-        session = gr.State(None, time_to_live=SESSION_TTL, delete_callback=forget)
+        page.session = gr.State(None, time_to_live=SESSION_TTL, delete_callback=handlers.forget)
         gr.Markdown("# TriPlaneNet: a face photo in 3D\n"
                     "Upload a photo with a face (or use the webcam, or paste one), press **Reconstruct**, and see "
                     "the head from any angle, as a depth map and as a coloured mesh. The face is cropped and posed "
                     "the way EG3D was trained, inverted into EG3D's tri-planes with TriPlaneNet, and every view "
-                    "below is rendered from those tri-planes.")
+                    "below is rendered from those tri-planes; **Refine** then fits them to the photo.")
         gr.Markdown(models.description(), elem_id="model-info")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=320):
-                photo = gr.Image(label="Photo", sources=["upload", "webcam", "clipboard"], type="filepath",
-                                   height=360, elem_id="photo")
-                with gr.Row():
-                    face_index = gr.Number(0, label="Face (0: the largest)", precision=0, minimum=FACE_INDICES[0],
-                                           maximum=FACE_INDICES[1])
-                    mode = gr.Radio([(MODE_LABELS[m], m) for m in models.modes], value=models.default_mode,
-                                    label="Inversion")
-                run = gr.Button("Reconstruct in 3D", variant="primary", elem_id="reconstruct")
-            with gr.Column(scale=1, min_width=320):
-                preview = gr.Image(label="Alignment: the 512 crop with its landmarks", interactive=False,
-                                   format="png", height=300, elem_id="alignment")
-                alignment_info = gr.Markdown(label="Alignment summary")
-                comparison = gr.Image(label="Input | reconstruction", interactive=False, format="png",
-                                      elem_id="comparison")
-                inversion_info = gr.Markdown(label="Inversion summary")
-                with gr.Row():
-                    refine_steps = gr.Slider(*REFINE_STEPS, value=DEFAULT_REFINE_STEPS, step=1,
-                                             label="Refinement steps", scale=2)
-                    refine_button = gr.Button("Refine: fit the photo (sharper, about 10 s)", scale=1,
-                                              elem_id="refine")
-                    stop_button = gr.Button("Stop", scale=0, variant="stop", elem_id="stop-refine")
-        with gr.Accordion("Crop and camera (what the inversion receives)", open=False):
-            with gr.Row():
-                crop = gr.Image(label="Aligned crop", type="pil", format="png", interactive=False)
-                camera = gr.JSON(label="EG3D camera label (16 cam2world + 9 intrinsics)")
-        examples = gr.Examples([[str(path), 0] for path in EXAMPLES], inputs=[photo, face_index],
-                               outputs=[preview, alignment_info, crop, camera], fn=readable(on_align),
-                               cache_examples=True, cache_mode="lazy", label="Examples (public domain / our renders)")
-
-        gr.Markdown("## Views\nA yaw sweep rendered from the cached tri-planes; the sliders render any other view.")
-        gallery = gr.Gallery(label="Views", columns=5, height=300, format="png", elem_id="views")
-        count = gr.Slider(*steps.VIEW_COUNTS, value=models.default_view_count, step=1, label="Number of views")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=240):
-                yaw = gr.Slider(*steps.YAW_DEGREES, value=20, step=1, label="Yaw (degrees)")
-                pitch = gr.Slider(*steps.PITCH_DEGREES, value=0, step=1, label="Pitch (degrees)")
-            novel = gr.Image(label="View from the sliders", interactive=False, format="png", height=280,
-                             elem_id="novel-view")
-            novel_depth = gr.Image(label="Its depth", interactive=False, format="png", height=280)
-
-        gr.Markdown("## Depth")
-        with gr.Row():
-            depth_picture = gr.Image(label="Depth at the photo's camera", interactive=False, format="png",
-                                     height=300, elem_id="depth")
-            depth_file = gr.File(label="Depth .npy (512x512 float32, world units along each ray)")
-
-        gr.Markdown("## Coloured mesh")
-        with gr.Row():
-            model3d = gr.Model3D(label="Mesh (GLB)", height=420, elem_id="mesh3d")
-            figure = gr.Plot(label="Interactive mesh (plotly)", elem_id="mesh-plot")
-        with gr.Row():
-            resolution = gr.Slider(*steps.MESH_RESOLUTIONS, value=256, step=32,
-                                   label="Mesh resolution (grid points per axis)")
-            mesh_files = gr.File(label="Mesh downloads (.glb, .ply, .obj)", file_count="multiple")
-        mesh_note = gr.Markdown(label="Mesh note")
-
-        gr.Markdown("## Turntable video and the inversion")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=240):
-                frames = gr.Slider(*steps.VIDEO_FRAMES, value=60, step=4, label="Video frames (30 per second)")
-                video_button = gr.Button("Make the turntable video")
-                save_button = gr.Button("Save the inversion (.safetensors)")
-            video = gr.Video(label="Turntable", interactive=False, elem_id="turntable")
-            inversion_file = gr.File(label="Inversion (load with triplanenet.Inversion.load)")
-
-        # No event lets Gradio preprocess its inputs: our loaders and range checks see what the client sent
-        # (a non-image crop, "abc" for a slider, NaN) and answer with a readable message.
-        raw = {"preprocess": False}
-        model_work = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY, **raw}
-
-        def show_results(event: Any, named: Callable[[str], dict[str, Any]]) -> None:
-            """Chain views -> depth -> mesh after a new head; each shows up as soon as it exists."""
-            (event
-             .success(readable(on_views), [count, session], gallery, **named("views"), **model_work)
-             .success(readable(on_depth), session, [depth_picture, depth_file], **named("depth"), **raw)
-             .success(readable(on_mesh), [resolution, session], [model3d, figure, mesh_files, mesh_note],
-                      **named("mesh"), **model_work))
-
-        def after_alignment(aligned: Any, public: bool) -> None:
-            """Chain inversion -> views -> depth -> mesh after an alignment."""
-            def named(name: str) -> dict[str, Any]:
-                return {"api_name": name} if public else {"api_name": f"{name}_after_example",
-                                                          "api_visibility": "private"}
-            show_results(aligned.success(readable(on_invert), [crop, camera, mode, session],
-                                         [comparison, inversion_info, session], **named("invert"), **model_work),
-                         named)
-
-        aligned = run.click(readable(on_align), [photo, face_index], [preview, alignment_info, crop, camera],
-                            api_name="align", preprocess=False, concurrency_id="align", concurrency_limit=2)
-        after_alignment(aligned, public=True)
-        after_alignment(examples.cache_event, public=False)
-
-        refined = refine_button.click(readable(on_refine), [refine_steps, session],
-                                      [comparison, inversion_info, session], api_name="refine", **model_work)
-        show_results(refined, lambda name: {"api_name": f"{name}_after_refine", "api_visibility": "private"})
-        stop_button.click(on_show_current, session, comparison, cancels=[refined], api_name="stop_refine",
-                          api_visibility="private", **raw)
-        count.release(readable(on_views), [count, session], gallery, api_name="views_again",
-                      api_visibility="private", **model_work)
-        resolution.release(readable(on_mesh), [resolution, session], [model3d, figure, mesh_files, mesh_note],
-                           api_name="mesh_again", api_visibility="private", **model_work)
-        gr.on([yaw.release, pitch.release], readable(on_render), [yaw, pitch, session], [novel, novel_depth],
-              api_name="render", show_progress="minimal", **model_work)
-        video_button.click(readable(on_video), [frames, session], video, api_name="video", **model_work)
-        save_button.click(readable(on_save_inversion), session, inversion_file, api_name="inversion", **raw)
-        demo.load(page_opened, api_visibility="private")
-        demo.unload(end_session)
+        photo_section(page, models, handlers)
+        views_section(page, models)
+        depth_and_mesh_sections(page)
+        downloads_section(page)
+        wire_events(page, handlers, demo)
     return demo
 
 
