@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser test demo bench bundled bundled-generator clean
+.PHONY: setup browser test test-fast demo bench bundled bundled-generator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ browser:
 
 test: setup browser
 	$(BIN)/python -m pytest
+
+# The developer loop (under 2 minutes): no full-size models, servers, browsers, child-process CLIs or DDP.
+FAST_TIER := not slow and not server and not browser and not subprocess and not ddp
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "$(FAST_TIER)"
 
 demo: setup
 	$(BIN)/python app.py

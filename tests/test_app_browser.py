@@ -30,8 +30,9 @@ TEXTS = ["Reconstruct in 3D", "Drop Image Here", "TriPlaneNet v2", "TriPlaneNet 
          "Views", "Mesh (GLB)", "Interactive mesh (plotly)", "Depth at the photo", "Make the turntable video",
          "Examples"]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it with "
-                                                          "apt-get when it can); the browser test needs it")
+pytestmark = [pytest.mark.browser, pytest.mark.server,
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it with "
+                                                           "apt-get when it can); the browser test needs it")]
 
 
 @pytest.fixture(scope="module")

@@ -285,6 +285,7 @@ def bad_crops(folder: Path, astronaut: Path) -> dict[Path, str]:
             folder / "huge.png": "The image is 12000x12000 pixels"}
 
 
+@pytest.mark.server
 def test_bad_crops_and_cameras_get_our_messages_without_decoding(server, astronaut, tmp_path):
     app = connect(server)
     crop, camera = reconstruct(app, astronaut)
@@ -326,6 +327,7 @@ def raw_call(server: AppServer, api_name: str, data: list, session_hash: str) ->
     ("render", [0, "abc"], "Pitch (degrees) must be a number between -25 and 25, got 'abc'"),
     ("render", [float("inf"), 0], "Yaw (degrees) must be a number between -45 and 45, got inf"),
 ])
+@pytest.mark.server
 def test_bad_settings_get_our_messages(server, astronaut, api_name, args, words):
     app = connect(server)
     reconstruct(app, astronaut)
@@ -335,6 +337,7 @@ def test_bad_settings_get_our_messages(server, astronaut, api_name, args, words)
     app.close()
 
 
+@pytest.mark.server
 def test_an_evicted_client_is_told_to_start_again(server, astronaut):
     first, second, third = connect(server), connect(server), connect(server)
     reconstruct(first, astronaut)
@@ -348,6 +351,7 @@ def test_an_evicted_client_is_told_to_start_again(server, astronaut):
         app.close()
 
 
+@pytest.mark.server
 def test_a_session_end_deletes_its_files_and_gradios_served_copies(server, astronaut):
     app = connect(server)
     reconstruct(app, astronaut)
@@ -370,6 +374,7 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file() or p.name.startswith("triplanenet"))
 
 
+@pytest.mark.server
 def test_nothing_is_left_on_disk_after_sigterm_or_after_kill_9_and_a_restart(astronaut, tmp_path):
     first = start_app(tmp_path, own_temp=True)
     app = connect(first)

@@ -24,6 +24,7 @@ def test_assets_fit_the_budget():
     assert sum(p.stat().st_size for p in files) <= ASSET_BUDGET_BYTES
 
 
+@pytest.mark.slow
 def test_both_versions_share_generator_and_psp_encoder():
     v2, v1 = triplanenet.load_inverter("bundled"), triplanenet.load_inverter("bundled-v1")
     assert (v2.version, v1.version) == (2, 1)
@@ -35,6 +36,7 @@ def test_both_versions_share_generator_and_psp_encoder():
     assert versions[1].decoder is versions[2].decoder and versions[1].psp_encoder is versions[2].psp_encoder
 
 
+@pytest.mark.slow
 def test_held_out_heads_invert_above_the_quality_floor():
     v2 = triplanenet.load_inverter("bundled")
     resolution = v2.decoder.img_resolution
@@ -45,6 +47,7 @@ def test_held_out_heads_invert_above_the_quality_floor():
         assert psnr(image, truth.image[:1]).item() > SAME_VIEW_PSNR_FLOOR, seed
 
 
+@pytest.mark.slow
 def test_pack_bundled_rebuilds_the_assets_from_trained_runs(tmp_path):
     """``triplanenet pack-bundled`` (the last step of ``make bundled``) on the shipped v2 and v1 as saved runs."""
     versions = bundled.load_versions()
@@ -60,6 +63,7 @@ def test_pack_bundled_rebuilds_the_assets_from_trained_runs(tmp_path):
     assert (out / "head_params.json").read_bytes() == (bundled.BUNDLED_DIR / "head_params.json").read_bytes()
 
 
+@pytest.mark.slow
 def test_pack_bundled_refuses_runs_with_different_generators(tmp_path, capsys):
     versions = bundled.load_versions()
     versions[2].save_pretrained(tmp_path / "v2")
@@ -82,6 +86,7 @@ def test_cli_defaults_to_the_bundled_model(monkeypatch):
     assert bundled.default_checkpoint() == "owner/repo"
 
 
+@pytest.mark.slow
 def test_invert_a_photo_with_no_checkpoint_configured(tmp_path, monkeypatch):
     from PIL import Image
     from skimage import data

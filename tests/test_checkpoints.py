@@ -40,6 +40,7 @@ def render(G, ref):
     return ws, out
 
 
+@pytest.mark.slow
 def test_tiny_snapshot_reproduces_official_outputs(tiny, expected):
     assert tiny.neural_rendering_resolution == 64
     assert tiny.rendering_kwargs["depth_resolution"] == 12
@@ -67,6 +68,7 @@ def test_snapshot_state_dicts_rebuilt_in_official_order(snapshot_path, parity_di
     assert not torch.equal(g["decoder.net.0.weight"], g_ema["decoder.net.0.weight"]), "G and G_ema must differ"
 
 
+@pytest.mark.slow
 def test_save_pretrained_round_trip(tiny, expected, tmp_path):
     tiny.save_pretrained(tmp_path / "tiny")
     assert {p.name for p in (tmp_path / "tiny").iterdir()} == {"config.json", "model.safetensors"}
@@ -78,6 +80,7 @@ def test_save_pretrained_round_trip(tiny, expected, tmp_path):
     assert torch.equal(render(again, expected)[1]["image"], render(tiny, expected)[1]["image"])
 
 
+@pytest.mark.slow
 def test_triplanenet_converted_pth(tiny, expected, tmp_path):
     """TriPlaneNet distributes EG3D as a .pth dict with ``init_kwargs`` and a ``G_ema`` state dict."""
     path = tmp_path / "ffhq-converted.pth"
@@ -137,6 +140,7 @@ def test_missing_file_and_offline_hub_id():
         triplanenet.load_generator("triplanenet-tests/not-cached-anywhere")
 
 
+@pytest.mark.subprocess
 def test_cli_info(snapshot_path):
     result = subprocess.run([sys.executable, "-m", "triplanenet.cli", "info", str(snapshot_path)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -145,6 +149,7 @@ def test_cli_info(snapshot_path):
     assert info["parameters"] == 1641640 and info["neural_rendering_resolution"] == 64
 
 
+@pytest.mark.subprocess
 def test_cli_info_on_bad_file(tmp_path):
     bad = tmp_path / "bad.pkl"
     bad.write_bytes(b"garbage")

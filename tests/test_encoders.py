@@ -218,6 +218,7 @@ def test_small_psp_forward_shapes():
     assert codes.shape == (2, 5, 24)
 
 
+@pytest.mark.slow
 def test_small_v1_forward_shapes_and_gradients():
     model = TriPlaneEncoderV1(in_channels=6, out_channels=12, decoder_channels=(32, 16, 16, 8),
                               units=SMALL_UNITS, channels=SMALL_CHANNELS)

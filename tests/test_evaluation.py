@@ -36,6 +36,7 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ["astronaut", "chelsea"])
+@pytest.mark.slow
 def test_ssim_matches_scikit_image_on_real_images(name):
     from skimage import data
     from skimage.metrics import structural_similarity
@@ -154,6 +155,7 @@ needs_bundled = pytest.mark.skipif(not bundled.available(), reason="assets/bundl
 
 
 @needs_bundled
+@pytest.mark.slow
 def test_evaluate_two_held_out_heads_end_to_end(tmp_path, capsys):
     out = tmp_path / "eval.json"
     # A level below any density meshes the trimmed box itself: a surface whatever the weights, so Chamfer runs.
@@ -192,6 +194,7 @@ def test_other_checkpoints_offer_their_own_version_and_w_plus(tmp_path):
 
 
 @needs_bundled
+@pytest.mark.slow
 def test_evaluate_aligned_photos_has_image_metrics_only(tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -209,6 +212,7 @@ def test_evaluate_aligned_photos_has_image_metrics_only(tmp_path, capsys):
     assert means["chamfer_percent"] is None and means["psnr_yaw+0.5"] is None
 
 
+@pytest.mark.subprocess
 def test_bad_seeds_are_a_usage_error_without_traceback():
     result = subprocess.run([sys.executable, "-m", "triplanenet.cli", "evaluate", "--seeds", "9-2"],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -54,6 +54,7 @@ def generator():
     return g
 
 
+@pytest.mark.slow
 def test_views_as_one_scene_match_separate_renders(generator):
     from triplanenet import cameras
     camera = torch.cat([cameras.camera(0.3, 0.1), cameras.camera(-0.4, 0.0)]).repeat(2, 1)
@@ -83,6 +84,7 @@ def fast_task(tmp_path, **options) -> GeneratorTask:
 
 
 @pytest.mark.parametrize("options", [{"sr_start": 1 << 20, "rays": 256}, {"sr_start": 0}])
+@pytest.mark.slow
 def test_fast_steps_lower_the_loss(tmp_path, options):
     task = fast_task(tmp_path, **options)
     params = list(task.model.parameters())
@@ -113,6 +115,7 @@ def test_bundled64_renders_at_64():
     assert configs.get("bundled")[1] == 32
 
 
+@pytest.mark.slow
 def test_cli_logs_losses_and_held_out_metrics_across_a_resume(tmp_path):
     common = ["train-generator", "--config", "bundled64", "--fast", "--cache-heads", "2", "--cache-views", "1",
               "--views", "1", "--batch", "1", "--sr-start", "1", "--rays", "64", "--log-every", "1",

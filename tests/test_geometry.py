@@ -167,12 +167,14 @@ def test_sparse_equals_dense_on_analytic_fields():
     assert_same_surface(sphere_field(0.05, (0.1, -0.1, 0.2)), 65, box=0.8, coarse=16)
 
 
+@pytest.mark.slow
 def test_sparse_equals_dense_on_a_triplane_field():
     field = load_benchmark("bench_geometry").make_head_field(plane_resolution=64, seed=1)
     sparse = assert_same_surface(field, 128, coarse=32)
     assert sparse.queries < 0.1 * 128 ** 3
 
 
+@pytest.mark.slow
 def test_search_finds_specks_off_the_surface():
     """A noisy field has specks of density next to the surface that the coarse lattice
     cannot see: without the search they are missing (and only they), with it the mesh is dense's."""

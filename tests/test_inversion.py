@@ -162,6 +162,7 @@ def test_latent_avg_is_the_generators_w_avg(models):
 # Loading.
 
 @pytest.mark.parametrize("variant, opts_kind", [("v1", "dict"), ("v2_ps", "namespace"), ("v2_up", "dict")])
+@pytest.mark.slow
 def test_published_layout_pth_loads_and_inverts(models, inversions, face, camera, tmp_path, variant, opts_kind):
     model = models[variant]
     opts = dict(OPTS, use_pixelshuffle=model.use_pixelshuffle)
@@ -307,6 +308,7 @@ def test_unreadable_inversion_files_give_clear_errors(tiny_generator, tmp_path):
             Inversion.load(tmp_path / path)
 
 
+@pytest.mark.slow
 def test_rerender_and_query_never_run_the_encoders(models, face, camera):
     model = models["v2_up"]
     with counting_calls(model) as calls:
@@ -318,6 +320,7 @@ def test_rerender_and_query_never_run_the_encoders(models, face, camera):
     assert image.shape == (2, 3, 128, 128) and depth.shape == (2, 1, 16, 16)
 
 
+@pytest.mark.slow
 def test_v2_branch_sees_render_difference_and_mirrored_difference(models, face, camera):
     model = models["v2_ps"]
     with counting_calls(model) as calls:
@@ -359,6 +362,7 @@ def test_wplus_only_mode_skips_the_branch(models, face, camera, tmp_path):
     torch.testing.assert_close(inversion.ws, expected)
 
 
+@pytest.mark.slow
 def test_batch_of_two_matches_single_inversions(models, face, camera):
     model = models["v2_ps"]
     other = np.ascontiguousarray(face[:, ::-1])

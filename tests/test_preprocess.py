@@ -129,6 +129,7 @@ CASES = [(0.7, 15.0, (900, 700), (380.0, 330.0)), (0.55, -12.0, (800, 900), (450
 
 
 @pytest.mark.parametrize("shrink,angle,canvas,centre", CASES)
+@pytest.mark.slow
 def test_realigning_shrunk_rotated_shifted_crops(eg3d_crops, aligned_crops, shrink, angle, canvas, centre):
     scale_errors, offsets, yaw_changes, pitch_changes, roll_changes = [], [], [], [], []
     for name, crop in eg3d_crops.items():
@@ -147,6 +148,7 @@ def test_realigning_shrunk_rotated_shifted_crops(eg3d_crops, aligned_crops, shri
     assert np.median(roll_changes) == pytest.approx(angle, abs=2.0)
 
 
+@pytest.mark.slow
 def test_yaw_sign_flips_on_mirrored_crops(eg3d_crops, aligned_crops):
     turned = 0
     for name, crop in eg3d_crops.items():

@@ -129,6 +129,7 @@ def test_every_command_shares_one_error_policy(monkeypatch, capsys):
         buggy(argparse.Namespace())
 
 
+@pytest.mark.subprocess
 def test_the_real_command_line_never_shows_a_traceback(tmp_path, photo):
     """Through ``python -m triplanenet.cli``, as a user runs it."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))

@@ -82,11 +82,13 @@ def losses_over_steps(task: EncoderTask, steps: int, lr: float = 1e-3) -> list[f
 
 # Optimisation.
 
+@pytest.mark.slow
 def test_stage1_lowers_the_loss(tiny_generator, heads):
     history = losses_over_steps(encoder_task(small_model(tiny_generator), heads, 1), 5)
     assert history[-1] < 0.5 * history[0], history
 
 
+@pytest.mark.slow
 def test_stage2_lowers_the_loss_and_leaves_psp_alone(tiny_generator, heads):
     model = small_model(tiny_generator)
     psp_before = {k: v.clone() for k, v in model.psp_encoder.state_dict().items()}
@@ -101,6 +103,7 @@ def test_stage2_lowers_the_loss_and_leaves_psp_alone(tiny_generator, heads):
     assert not out.codes.requires_grad and out.image.requires_grad
 
 
+@pytest.mark.slow
 def test_v2_mirror_terms_present_and_finite(tiny_generator, heads):
     task = encoder_task(small_model(tiny_generator), heads, 2)
     task.prepare()
@@ -119,6 +122,7 @@ def run_loop(model: TriPlaneNet, source, out: Path, steps: int, resume: bool = F
     train(task, LoopConfig(steps=steps, lr=1e-3, save_every=2, log_every=1), out, resume=resume)
 
 
+@pytest.mark.slow
 def test_resume_is_bit_identical(tiny_generator, heads, tmp_path):
     straight = small_model(tiny_generator)
     run_loop(straight, heads, tmp_path / "straight", 4)
@@ -134,6 +138,7 @@ def test_resume_is_bit_identical(tiny_generator, heads, tmp_path):
     assert torch.equal(loaded.psp_encoder.input_layer[0].weight, straight.psp_encoder.input_layer[0].weight)
 
 
+@pytest.mark.slow
 def test_cli_trains_resumes_and_saves_a_loadable_inverter(parity_dir, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train-encoder", "--data", "synthetic", "--generator", str(parity_dir / "eg3d_tiny_snapshot.pkl"),
@@ -240,6 +245,7 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
     shutdown_distributed()
 
 
+@pytest.mark.ddp
 def test_two_process_gloo_run_keeps_ranks_identical(parity_dir, tmp_path, tiny_generator):
     if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
         pytest.skip("this torch build has no gloo backend for torch.distributed")
@@ -265,6 +271,7 @@ def test_missing_weights_disable_losses_with_a_notice(tmp_path, caplog, monkeypa
 
 
 @pytest.mark.parametrize("net", ["alex", "vgg"])
+@pytest.mark.slow
 def test_lpips_loads_standard_files(tmp_path, monkeypatch, net):
     """Weight files in the torchvision / LPIPS-release layouts load, from a path or the torch hub cache."""
     torch.manual_seed(0)

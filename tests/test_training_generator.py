@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 import triplanenet
@@ -32,6 +33,7 @@ def test_param_statistics_normalise_heads():
     assert mean.shape == std.shape == (SIZE,) and (std > 0).all()
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss():
     torch.manual_seed(0)
     generator = build_generator("bundled")
@@ -46,6 +48,7 @@ def test_a_few_steps_lower_the_loss():
     assert history[-1] < 0.7 * history[0], history
 
 
+@pytest.mark.slow
 def test_cli_resume_matches_an_uninterrupted_run(tmp_path, capsys):
     common = ["train-generator", "--batch", "1", "--views", "1", "--device", "cpu", "--save-every", "1",
               "--lpips-weights", str(tmp_path / "none"), "--lpips-backbone", str(tmp_path / "none")]

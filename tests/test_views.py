@@ -34,6 +34,7 @@ def scene(tiny):
         return Scene(tiny, ws, tiny.planes(ws))
 
 
+@pytest.mark.slow
 def test_batched_views_equal_one_by_one(scene):
     c = yaw_sweep(3, 0.5)
     batched = render_views(scene, c, batch_size=3)
@@ -105,6 +106,7 @@ def test_coarse_to_fine_equals_dense_on_a_generator(smooth_scene, dense_96):
 
 
 @pytest.mark.parametrize("quantile", [0.5, 0.8, 0.95])
+@pytest.mark.slow
 def test_coarse_to_fine_misses_at_most_specks(smooth_scene, dense_96, quantile):
     """At a coarser start, what is found is exactly the dense surface; only specks smaller than
     the coarse step can be missed (measured here: at most 1.0% of the faces)."""
@@ -133,6 +135,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=300)
 
 
+@pytest.mark.subprocess
 def test_cli_views(saved):
     out = saved / "views"
     result = cli("views", str(saved / "face.safetensors"), "--checkpoint", str(saved / "inverter"),
@@ -143,6 +146,7 @@ def test_cli_views(saved):
     assert Image.open(out / "normals_02.png").size == (32, 32)
 
 
+@pytest.mark.subprocess
 def test_cli_mesh_in_three_formats(saved):
     paths = [saved / f"head.{ext}" for ext in ("glb", "ply", "obj")]
     probe = cli("mesh", str(saved / "face.safetensors"), "--checkpoint", str(saved / "inverter"),
@@ -155,6 +159,7 @@ def test_cli_mesh_in_three_formats(saved):
     assert len(counts) == 1 and counts.pop() > 100
 
 
+@pytest.mark.subprocess
 def test_cli_video(saved):
     import imageio.v3 as iio
 
@@ -165,6 +170,7 @@ def test_cli_video(saved):
     assert iio.imread(out).shape[0] == 6
 
 
+@pytest.mark.subprocess
 def test_cli_invert_a_real_photo(saved, tmp_path):
     from skimage import data
 
@@ -182,6 +188,7 @@ def test_cli_invert_a_real_photo(saved, tmp_path):
     assert again.ws.shape == (1, 14, 512)
 
 
+@pytest.mark.subprocess
 def test_cli_invert_without_a_face(saved, tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("RGB", (300, 300), "white").save(blank)
