@@ -76,6 +76,7 @@ def test_face_region_metrics_are_the_whole_image_metrics_on_a_full_mask():
 
 
 @pytest.mark.skipif(not bundled.available(), reason="assets/bundled is missing")
+@pytest.mark.slow
 def test_photo_evaluation_reports_identity_and_cross_photo_identity(tmp_path, faces_dir, capsys):
     folder = tmp_path / "people"
     folder.mkdir()

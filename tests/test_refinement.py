@@ -49,6 +49,7 @@ def test_render_pair_is_the_generators_render_of_both_views(tiny_generator, inve
     torch.testing.assert_close(opacity[0], expected["image_opacity"], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_refinement_fits_the_photo_and_is_deterministic(inversion):
     losses = [state.loss for state in refinement_steps(inversion, RefineSettings(**{**QUICK.__dict__, "steps": 6}))]
     assert len(losses) == 6 and losses[-1] < losses[0]
@@ -61,6 +62,7 @@ def test_refinement_fits_the_photo_and_is_deterministic(inversion):
     assert not torch.equal(first.planes, other_seed.planes)
 
 
+@pytest.mark.slow
 def test_the_generator_is_left_as_it_was(tiny_generator, inversion):
     before = copy.deepcopy(tiny_generator.state_dict())
     flags = [p.requires_grad for p in tiny_generator.parameters()]
@@ -69,6 +71,7 @@ def test_the_generator_is_left_as_it_was(tiny_generator, inversion):
     assert flags == [p.requires_grad for p in tiny_generator.parameters()]
 
 
+@pytest.mark.slow
 def test_progress_sees_every_step_and_can_stop(inversion):
     seen = []
     refine(inversion, settings=QUICK, progress=lambda state: seen.append((state.step, state.steps)))
@@ -129,6 +132,7 @@ def test_full_size_architecture_refines_end_to_end():
     assert image.shape == (1, 3, 512, 512) and depth.shape == (1, 1, 32, 32)
 
 
+@pytest.mark.slow
 def test_bundled_refinement_sharpens_the_same_view_and_keeps_the_others():
     """A held-out head: +2 dB at its own camera in 10 steps, novel views at yaw +-0.5 no worse than v2 - 0.5 dB."""
     v2 = triplanenet.load_inverter("bundled")
@@ -141,6 +145,7 @@ def test_bundled_refinement_sharpens_the_same_view_and_keeps_the_others():
     assert np.all(after[1:].numpy() > before[1:].numpy() - 0.5), (before, after)
 
 
+@pytest.mark.slow
 def test_invert_command_refines_and_refuses_bad_step_counts(tmp_path, capsys):
     from triplanenet.cli import main as cli_main
 
