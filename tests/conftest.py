@@ -34,6 +34,17 @@ def faces_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def astronaut(tmp_path_factory) -> Path:
+    """scikit-image's astronaut (Eileen Collins, NASA: public domain) as a PNG file."""
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photos") / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def recipe(parity_dir):
     """The reference weight recipe (`recipe.fill_module`, `recipe.fill_state_dict`)."""
     spec = importlib.util.spec_from_file_location("parity_recipe", parity_dir / "recipe.py")

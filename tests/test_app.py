@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 gradio_client = pytest.importorskip("gradio_client", reason="gradio-client is not installed (make test installs requirements.txt)")
@@ -36,16 +37,6 @@ def server(tmp_path_factory) -> AppServer:
     running = start_app(tmp_path_factory.mktemp("app"))
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def astronaut(tmp_path_factory) -> Path:
-    """scikit-image's astronaut (Eileen Collins, NASA: public domain) as a PNG file."""
-    from skimage import data
-
-    path = tmp_path_factory.mktemp("photos") / "astronaut.png"
-    Image.fromarray(data.astronaut()).save(path)
-    return path
 
 
 def client(server: AppServer, downloads: Path | bool) -> Client:
@@ -194,6 +185,16 @@ def test_refine_fits_the_photo_and_the_rest_follows(server, astronaut, tmp_path)
     assert np.abs(to_uint8(image[0]).astype(int) - shown[:, shown.shape[0]:].astype(int)).max() <= 2
     depth_picture, depth_file = app.predict(api_name="/depth")
     assert np.load(depth_file).shape == (512, 512)
+
+    job = app.submit(1000, api_name="/refine")  # minutes of work: cancelled after its first steps
+    assert wait_for(lambda: job.status().progress_data, seconds=60), "the refinement reported no progress"
+    job.cancel()
+    assert wait_for(lambda: job.done(), seconds=30)
+    start = time.monotonic()
+    assert len(app.predict(1, api_name="/views")) == 1  # model work: waits for the refinement unless it stopped
+    assert time.monotonic() - start < 60, "the cancelled refinement kept running"
+    kept = triplanenet.Inversion.load(app.predict(api_name="/inversion"), saved.generator)
+    assert kept.method == "v2+refined" and torch.equal(kept.planes, saved.planes), "the cancelled refinement stuck"
     app.close()
 
 

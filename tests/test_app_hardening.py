@@ -233,16 +233,6 @@ def server(tmp_path_factory) -> AppServer:
     running.stop()
 
 
-@pytest.fixture(scope="module")
-def astronaut(tmp_path_factory) -> Path:
-    """scikit-image's astronaut (Eileen Collins, NASA: public domain) as a PNG file."""
-    from skimage import data
-
-    path = tmp_path_factory.mktemp("photos") / "astronaut.png"
-    Image.fromarray(data.astronaut()).save(path)
-    return path
-
-
 def connect(server: AppServer) -> Client:
     return Client(server.url, verbose=False, download_files=False, analytics_enabled=False)
 
