@@ -89,9 +89,7 @@ class Alignment:
 def align(photo: ImageSource, face_index: int = 0) -> Alignment:
     """Detect, crop and pose face ``face_index`` (0: the largest) of ``photo`` (raises ``FaceError``)."""
     face = align_face(photo, face_index=int(face_index))
-    which = "the largest" if face.face_index == 0 else f"number {face.face_index}, largest first"
-    summary = (f"**{face.faces_found} face{'s' if face.faces_found != 1 else ''} found**, using face "
-               f"{face.face_index} ({which}). Camera yaw {face.yaw_deg:+.1f}°, pitch {face.pitch_deg:+.1f}°, "
+    summary = (f"**{face.which_face}**. Camera yaw {face.yaw_deg:+.1f}°, pitch {face.pitch_deg:+.1f}°, "
                f"head roll {face.roll_deg:+.1f}°. Landmarks: {face.backend}; crop points: "
                f"{face.alignment_points}; pose fitted to {face.pose_points}.")
     return Alignment(face.image, [float(v) for v in face.camera], landmarks_preview(face), summary)

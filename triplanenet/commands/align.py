@@ -77,10 +77,8 @@ def _run_single(args: argparse.Namespace) -> int:
             record["crop"] = str(args.out)
         print(json.dumps(record))
         return 0
-    which = "the largest" if face.face_index == 0 else f"number {face.face_index}, largest first"
     lines = [
-        f"{args.photo}: {face.faces_found} face{'s' if face.faces_found != 1 else ''} found, "
-        f"using face {face.face_index} ({which})",
+        f"{args.photo}: {face.which_face}",
         f"backend: {face.backend} (alignment points: {face.alignment_points})",
         "crop box (x0 y0 x1 y1, photo pixels): " + " ".join(f"{v:.1f}" for v in face.box),
         f"yaw {face.yaw_deg:+.1f} deg (+ = face turned toward image-left), "

@@ -109,6 +109,13 @@ class AlignedFace:
     transform: CropTransform
     photo_size: tuple[int, int]
 
+    @property
+    def which_face(self) -> str:
+        """For people: how many faces were found and which one is used ("3 faces found, using face 1 (...)")."""
+        which = "the largest" if self.face_index == 0 else f"number {self.face_index}, largest first"
+        plural = "s" if self.faces_found != 1 else ""
+        return f"{self.faces_found} face{plural} found, using face {self.face_index} ({which})"
+
     def to_dict(self) -> dict[str, Any]:
         """Everything but the pixels, as plain JSON-ready Python values."""
         return {
