@@ -20,7 +20,10 @@ for FFHQ) and compares the final images with the photo:
   and softened;
 * a density term: the raw density ``sigma`` at random points of the box stays close
   to the encoder's (``density_weight``), so the head keeps its shape while its
-  surface takes the photo's detail.
+  surface takes the photo's detail;
+* the xy plane (which faces the camera) learns ten times faster than the xz and zy
+  planes: detail goes where a frontal photo can tell it, and the sides of the head
+  smear less when seen from other angles.
 
 Everything is deterministic for a given ``seed`` (the renderer samples fixed depths,
 the density points come from a seeded generator) and runs the same on CPU and CUDA.
@@ -63,7 +66,9 @@ class RefineSettings:
     side_planes_lr_scale: float = 0.1
     """Learning rate of the xz and zy planes relative to the xy plane's (which faces the camera)."""
     mirror_weight: float = 0.5
+    """Weight of the mirrored photo at the mirrored camera, relative to the photo's."""
     density_weight: float = 0.05
+    """Weight of the mean absolute change of ``sigma`` at ``density_points`` random points per step."""
     density_points: int = 8192
     resolution: int | None = None
     """Neural rendering resolution to fit at (None: the super-resolution's input resolution)."""
