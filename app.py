@@ -34,7 +34,7 @@ from typing import Any
 import gradio as gr
 
 from triplanenet.app import Session, Workspace, steps
-from triplanenet.app.session import MAX_SESSIONS
+from triplanenet.app.session import MAX_SESSIONS, pin_mmap_threshold
 from triplanenet.exports import mesh_figure
 from triplanenet.loading import CheckpointError
 from triplanenet.loading.bundled import CHECKPOINT_ENV, default_checkpoint
@@ -426,6 +426,7 @@ def open_workspace(max_sessions: int) -> Workspace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    pin_mmap_threshold()
     try:
         models = get_model_set(args.checkpoint)
     except (CheckpointError, ValueError, OSError) as exc:
