@@ -39,8 +39,13 @@ def server(tmp_path_factory) -> AppServer:
     running.stop()
 
 
+CLIENT_TIMEOUT = 60
+"""Seconds a client waits for the page config: 8 clients connect at once to a server busy with their work."""
+
+
 def client(server: AppServer, downloads: Path | bool) -> Client:
-    return Client(server.url, verbose=False, download_files=downloads, analytics_enabled=False)
+    return Client(server.url, verbose=False, download_files=downloads, analytics_enabled=False,
+                  httpx_kwargs={"timeout": CLIENT_TIMEOUT})
 
 
 def picture(path: str) -> np.ndarray:
