@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +87,13 @@ def start_app(folder: Path, *extra_args: str, own_temp: bool = False) -> AppServ
         time.sleep(0.5)
     server.stop()
     raise RuntimeError(f"app.py did not answer within {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
+    """Whether ``condition()`` becomes true within ``seconds`` (polled 4 times a second)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.25)
+    return condition()

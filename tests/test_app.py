@@ -19,7 +19,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="gradio-client is no
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from app_server import AppServer, start_app  # noqa: E402
+from app_server import AppServer, start_app, wait_for  # noqa: E402
 import triplanenet  # noqa: E402
 from triplanenet.pipeline import BUNDLED_NOTE, MODE_LABELS, load_model_set  # noqa: E402
 from triplanenet.loading.bundled import BUNDLED_DIR  # noqa: E402
@@ -60,15 +60,6 @@ def session_files(server: AppServer) -> dict[str, list[str]]:
         return {}
     return {folder.name: sorted(p.name for p in folder.iterdir()) for folder in server.sessions.iterdir()
             if folder.is_dir()}
-
-
-def wait_for(condition, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return condition()
 
 
 @pytest.mark.server

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -223,7 +222,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="gradio-client is no
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from app_server import AppServer, start_app  # noqa: E402
+from app_server import AppServer, start_app, wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -251,15 +250,6 @@ def refused(app: Client, *args, api_name: str) -> str:
     message = str(error.value)
     assert "upstream" not in message and "Traceback" not in message, message
     return message
-
-
-def wait_for(condition, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return condition()
 
 
 def bad_crops(folder: Path, astronaut: Path) -> dict[Path, str]:
