@@ -20,7 +20,8 @@ from PIL import Image
 
 from triplanenet import cameras
 from triplanenet.app.session import OWNER_FILE, SERVED_DIR, Workspace, sweep_stale_roots
-from triplanenet.inversion import Inversion, as_cameras, as_images
+from triplanenet.images import as_images
+from triplanenet.inversion import Inversion, as_cameras
 from triplanenet.preprocess.images import MAX_CROP_SIDE
 from triplanenet.views import View
 

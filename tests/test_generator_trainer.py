@@ -11,7 +11,8 @@ import torch
 from triplanenet import configs
 from triplanenet.cli import main as cli_main
 from triplanenet.synthetic import HeadParams, render
-from triplanenet.training.data import EMPTY_SPACE, CacheSpec, GroundTruthCache, with_background
+from triplanenet.images import EMPTY_SPACE, with_background
+from triplanenet.training.data import CacheSpec, GroundTruthCache
 from triplanenet.training.generator_trainer import (GeneratorTask, GeneratorTrainConfig, build_generator,
                                                     param_statistics, pixels_of, render_views)
 from triplanenet.training.loop import LOG_NAME, Distributed, LoopConfig, learning_rate, make_optimizer, train_step

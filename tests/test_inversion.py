@@ -23,7 +23,8 @@ from PIL import Image
 import triplanenet
 from conftest import assert_close_scaled
 from triplanenet import CheckpointError, Inversion, TriPlaneNet, cameras, load_inverter
-from triplanenet.inversion import as_cameras, as_images, resize_images
+from triplanenet.images import as_images, resize_images
+from triplanenet.inversion import as_cameras
 
 SMALL_BODY = {"units": (1, 1, 1, 2), "channels": (8, 8, 16, 16)}
 SMALL_PSP = {"input_size": 32, "coarse_ind": 14, "middle_ind": 14, **SMALL_BODY}

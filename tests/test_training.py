@@ -21,7 +21,8 @@ from triplanenet import TriPlaneNet, cameras, load_inverter
 from triplanenet.cli import main as cli_main
 from triplanenet.rendering.ray_marcher import finish_rgb
 from triplanenet.training import losses
-from triplanenet.training.data import (EMPTY_SPACE, AugmentConfig, FolderDataset, SyntheticSource, augment, batch_indices,
+from triplanenet.images import EMPTY_SPACE
+from triplanenet.training.data import (AugmentConfig, FolderDataset, SyntheticSource, augment, batch_indices,
                                        step_generator)
 from triplanenet.training.encoder_trainer import EncoderTask, EncoderTrainConfig
 from triplanenet.training.loop import (CHECKPOINT_NAME, Distributed, LoopConfig, Ranger, make_optimizer,
@@ -99,7 +100,7 @@ def test_stage2_lowers_the_loss_and_leaves_psp_alone(tiny_generator, heads):
         assert torch.equal(value, psp_before[key]), key
     assert all(p.grad is None for p in model.psp_encoder.parameters())
     x = heads.batch([0, 1])
-    out = task.forward(triplanenet.inversion.resize_images(x["image"], 256), x["camera"])
+    out = task.forward(triplanenet.images.resize_images(x["image"], 256), x["camera"])
     assert not out.codes.requires_grad and out.image.requires_grad
 
 

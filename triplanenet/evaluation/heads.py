@@ -10,7 +10,7 @@ from ..geometry import extract_mesh
 from ..meshes import Mesh
 from ..synthetic import HeadParams, render, sample_cameras, sample_params, sdf
 from ..synthetic.dataset import item_seed
-from ..training.data import EMPTY_SPACE as BACKGROUND, with_background
+from ..images import EMPTY_SPACE as BACKGROUND, with_background
 
 EVALUATION_STREAM = 0x7E57_4EBA
 """Stream key of held-out heads: head ``seed`` comes from ``manual_seed(item_seed(EVALUATION_STREAM, seed))``.

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from scipy.spatial import ConvexHull, cKDTree
 from skimage.draw import polygon2mask
 
-from ..inversion import resize_images
+from ..images import resize_images
 from ..meshes import Mesh
 from ..training.losses import BACKBONE_FILES, LIN_FILES, LPIPS, find_weights, load_lpips
 

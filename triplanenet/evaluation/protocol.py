@@ -20,7 +20,8 @@ from ..inversion import Inversion
 from ..meshes import Mesh
 from ..models.triplanenet import TriPlaneNet
 from ..pipeline import get_model_set
-from ..training.data import EMPTY_SPACE as BACKGROUND, FolderDataset
+from ..images import EMPTY_SPACE as BACKGROUND
+from ..training.data import FolderDataset
 from ..training.losses import LPIPS
 from ..views import Scene, to_uint8
 from .heads import EVALUATION_STREAM, NOVEL_YAWS, GroundTruth, ground_truth, surface_mesh

@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from .. import cameras, configs
-from ..inversion import CameraInput, ImageInput, Inversion, as_cameras, as_images, resize_images
+from ..images import ImageInput, as_images, resize_images
+from ..inversion import CameraInput, Inversion, as_cameras
 from ..pretrained import Pretrained
 from .encoders import GradualStyleEncoder, TriPlaneEncoderV1, TriPlaneEncoderV2
 from .generator import TriPlaneGenerator

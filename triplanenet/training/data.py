@@ -22,15 +22,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..synthetic import HeadParams, SyntheticHeads, render, sample_cameras, sample_params
+from ..images import EMPTY_SPACE, with_background
 from ..synthetic.dataset import item_seed
 
 Batch = dict[str, torch.Tensor]
-
-EMPTY_SPACE = -1.0
-"""What an EG3D renderer shows where a ray hits nothing (without ``white_back``): composited colours
-in [0, 1] are mapped to [-1, 1], so zero opacity is black. Synthetic ground truth gets this background,
-so that image, opacity and depth supervision agree."""
-
 
 class Source(Protocol):
     """Anything that turns item indices into a batch dict."""
@@ -95,11 +90,6 @@ class SyntheticSource:
         if self.background is not None:
             out["image"] = with_background(out["image"], out["mask"], self.background)
         return {key: out[key] for key in ("image", "camera", "depth", "mask", "params")}
-
-
-def with_background(image: torch.Tensor, mask: torch.Tensor, level: float) -> torch.Tensor:
-    """Images [B,3,H,W] with the background (``1 - mask`` [B,1,H,W]) replaced by the level ``level``."""
-    return mask * image + (1 - mask) * level
 
 
 def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:

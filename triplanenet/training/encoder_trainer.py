@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from .. import cameras
-from ..inversion import resize_images
+from ..images import resize_images
 from ..models.triplanenet import PLANE_RESOLUTION, TriPlaneNet
 from .data import AugmentConfig, Batch, Source, augment, batch_indices, step_generator
 from .losses import LPIPS, IdentityLoss, l2_loss, smooth_l1_loss

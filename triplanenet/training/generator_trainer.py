@@ -40,11 +40,11 @@ import torch
 import torch.nn.functional as F
 
 from .. import cameras, configs
-from ..inversion import resize_images
+from ..images import EMPTY_SPACE, resize_images
 from ..models.generator import TriPlaneGenerator
 from ..rendering import ray_bundle
 from ..synthetic import SIZE, HeadParams, render, sample_cameras, sample_params
-from .data import (EMPTY_SPACE, Batch, CacheSpec, GroundTruthCache, batch_indices, step_generator,
+from .data import (Batch, CacheSpec, GroundTruthCache, batch_indices, step_generator,
                    with_background)
 from .losses import LPIPS
 
