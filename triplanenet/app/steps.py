@@ -104,9 +104,9 @@ def invert(models: ModelSet, crop: ImageSource, camera: Sequence[float], mode: s
     :func:`triplanenet.cameras.check`. Returns the inversion and its render at the
     photo's camera (image [R,R,3] uint8, depth and opacity [r,r]).
     """
-    inverter, refine = models.inverter(mode)
+    inverter, branch = models.inverter(mode)
     image = load_image(crop, max_pixels=CROP_MAX_PIXELS)
-    inversion = inverter.invert(image, camera, refine=refine)
+    inversion = inverter.invert(image, camera, refine=branch)
     return inversion, input_view(inversion)
 
 
@@ -144,9 +144,9 @@ def refine(inversion: Inversion, steps: object) -> Iterator[RefineUpdate]:
     yield RefineUpdate(count, count, comparison(refined, view), (refined, view))
 
 
-def comparison(inversion: Inversion, input_view: View) -> Image.Image:
-    """Input (as the network saw it) and reconstruction side by side, [R, 2R] RGB."""
-    return gallery([to_uint8(inversion.input_image[0]), input_view.image], columns=2)
+def comparison(inversion: Inversion, view: View) -> Image.Image:
+    """Input (as the network saw it) and its reconstruction ``view`` side by side, [R, 2R] RGB."""
+    return gallery([to_uint8(inversion.input_image[0]), view.image], columns=2)
 
 
 def views(inversion: Inversion, count: int, pitch_deg: float = 0.0, yaw_range_deg: float = 35.0
