@@ -264,11 +264,11 @@ def photo_section(page: Page, models: ModelSet, handlers: Handlers) -> None:
             page.comparison = gr.Image(label="Input | reconstruction", interactive=False, format="png",
                                        elem_id="comparison")
             page.inversion_info = gr.Markdown(label="Inversion summary")
+            page.refine_steps = gr.Slider(*REFINE_STEPS, value=DEFAULT_REFINE_STEPS, step=1,
+                                          label="Refinement steps (fit the head to the photo: about 0.5 s each)")
             with gr.Row():
-                page.refine_steps = gr.Slider(*REFINE_STEPS, value=DEFAULT_REFINE_STEPS, step=1,
-                                              label="Refinement steps", scale=2)
-                page.refine = gr.Button("Refine: fit the photo (sharper, about 10 s)", scale=1, elem_id="refine")
-                page.stop = gr.Button("Stop", scale=0, variant="stop", elem_id="stop-refine")
+                page.refine = gr.Button("Refine", variant="secondary", scale=3, elem_id="refine")
+                page.stop = gr.Button("Stop", variant="stop", size="sm", scale=1, elem_id="stop-refine")
     with gr.Accordion("Crop and camera (what the inversion receives)", open=False):
         with gr.Row():
             page.crop = gr.Image(label="Aligned crop", type="pil", format="png", interactive=False)

@@ -5,6 +5,7 @@ Screenshots stay in ``tests/artifacts/`` (git-ignored) for people to look at.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -87,5 +88,14 @@ def test_an_example_runs_the_whole_flow(page_url, tmp_path):
             assert shown in text, f"{shown!r} is not on the page"
         ARTIFACTS.mkdir(exist_ok=True)
         browser.screenshot(ARTIFACTS / "app-example.png")
+
+        # Refine: the head is replaced, and views, depth and mesh follow with the new result's files.
+        first_mesh = re.search(r"head-[0-9a-f]{8}", text).group()  # the mesh files' names carry the result's id
+        browser.evaluate("document.querySelector('#refine').click()")
+        refined = (f"document.body.innerText.includes('Refined in') && /head-[0-9a-f]{{8}}/.test("
+                   f"document.body.innerText) && !document.body.innerText.includes('{first_mesh}') && "
+                   "document.querySelectorAll('#views img').length >= 5 && !!document.querySelector('#mesh3d canvas')")
+        assert browser.wait_for(refined, 240), f"the refinement did not finish; messages: {browser.evaluate(errors)}"
+        browser.screenshot(ARTIFACTS / "app-refined.png")
     finally:
         browser.close()
