@@ -14,7 +14,7 @@ from triplanenet.synthetic import HeadParams, render
 from triplanenet.images import EMPTY_SPACE, with_background
 from triplanenet.training.data import CacheSpec, GroundTruthCache
 from triplanenet.training.generator_trainer import (GeneratorTask, GeneratorTrainConfig, build_generator,
-                                                    param_statistics, pixels_of, render_views)
+                                                    param_statistics, pixels_of)
 from triplanenet.training.loop import LOG_NAME, Distributed, LoopConfig, learning_rate, make_optimizer, train_step
 
 SPEC = CacheSpec(heads=3, views=2, resolution=32, raw_resolution=16, seed=5, shadows=False)
@@ -62,11 +62,11 @@ def test_views_as_one_scene_match_separate_renders(generator):
     with torch.no_grad():
         ws = generator.mapping(torch.randn(2, 97), camera[::2])
         planes = generator.planes(ws)
-        scene = render_views(generator, ws, planes, camera, deterministic=True)
+        scene = generator.synthesis_scenes(ws, planes, camera, deterministic=True)
         separate = generator.synthesis(ws.repeat_interleave(2, 0), camera, planes=planes.repeat_interleave(2, 0),
                                        deterministic=True)
         rays = torch.randperm(2 * 16 * 16)[:40].expand(2, -1)
-        subset = render_views(generator, ws, planes, camera, rays=rays, deterministic=True)
+        subset = generator.synthesis_scenes(ws, planes, camera, rays=rays, deterministic=True)
     assert torch.allclose(scene["image"], separate["image"], atol=1e-4)
     assert torch.allclose(scene["image_depth"], separate["image_depth"], atol=1e-4)
     assert torch.allclose(scene["image_raw"], separate["feature_image"][:, :3], atol=1e-4)

@@ -18,7 +18,7 @@ import triplanenet
 from triplanenet import Inversion, TriPlaneGenerator, cameras, configs
 from triplanenet.evaluation import ground_truth, psnr
 from triplanenet.refinement import (DEFAULT_STEPS, RefineSettings, check_steps, fit_resolution, refine,
-                                    refinement_steps, render_pair)
+                                    refinement_steps)
 
 QUICK = RefineSettings(steps=3, resolution=32, density_points=512)
 
@@ -39,14 +39,14 @@ def inversion(tiny_generator) -> Inversion:
     return Inversion(ws, planes, planes.clone(), c, photo, "v2", generator=tiny_generator)
 
 
-def test_render_pair_is_the_generators_render_of_both_views(tiny_generator, inversion):
+def test_photo_and_mirror_as_one_scene_are_the_generators_renders_at_the_fit_resolution(tiny_generator, inversion):
     c = torch.cat([inversion.camera, cameras.mirror(inversion.camera)])
     with torch.no_grad():
         expected = tiny_generator.synthesis(inversion.ws.expand(2, -1, -1), c, neural_rendering_resolution=32,
                                             planes=inversion.planes.expand(2, -1, -1, -1, -1), deterministic=True)
-        image, opacity = render_pair(tiny_generator, inversion.ws, inversion.planes, c[None], 32)
-    torch.testing.assert_close(image[0], expected["image"], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(opacity[0], expected["image_opacity"], atol=1e-5, rtol=1e-5)
+        scene = tiny_generator.synthesis_scenes(inversion.ws, inversion.planes, c, 32, deterministic=True)
+    torch.testing.assert_close(scene["image"], expected["image"], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(scene["image_opacity"], expected["image_opacity"], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.slow

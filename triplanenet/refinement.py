@@ -40,8 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from . import cameras
-from .models.generator import TriPlaneGenerator, autocast
-from .rendering import ray_bundle
+from .models.generator import autocast
 
 if TYPE_CHECKING:  # the inversion calls this module (Inversion.refine); results are made with dataclasses.replace
     from .inversion import Inversion
@@ -121,38 +120,21 @@ def head_mask(opacity: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(soft, size=(size, size), mode="bilinear", align_corners=False)
 
 
-def render_pair(G: TriPlaneGenerator, ws: torch.Tensor, planes: torch.Tensor, c: torch.Tensor, r: int
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each head [N] seen from its two cameras ``c`` [N,2,25] as one scene (no copies of its planes).
-
-    Returns the final images [N,2,3,R,R] and opacities [N,2,1,r,r].
-    """
-    n, views = c.shape[:2]
-    cam2world, intrinsics = cameras.split(c.reshape(n * views, 25))
-    origins, directions = ray_bundle(cam2world, intrinsics, r)
-    out = G.renderer(planes, G.decoder, origins.reshape(n, -1, 3), directions.reshape(n, -1, 3), True)
-    features = out.features.reshape(n * views, r * r, -1).permute(0, 2, 1).reshape(n * views, -1, r, r)
-    image, _ = G.superresolution(features[:, :3], features, ws.repeat_interleave(views, 0),
-                                 noise_mode=G.rendering_kwargs.get("superresolution_noise_mode", "none"))
-    return image.reshape(n, views, *image.shape[1:]), out.opacity.reshape(n, views, 1, r, r)
-
-
 def _photo_and_mirror(inversion: Inversion) -> tuple[torch.Tensor, torch.Tensor]:
-    """The photos and their mirror images [N,2,3,R,R], and their cameras [N,2,25]."""
+    """The photos and their mirror images [2N,3,R,R], and their cameras [2N,25] (photo, mirror; head-major)."""
     photo, c = inversion.input_image, inversion.camera
     mirrored = cameras.mirror(c.cpu()).to(c.device)
-    return torch.stack([photo, photo.flip(-1)], 1), torch.stack([c, mirrored], 1)
+    return torch.stack([photo, photo.flip(-1)], 1).flatten(0, 1), torch.stack([c, mirrored], 1).flatten(0, 1)
 
 
 def _targets(inversion: Inversion, r: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """What each view should show [N,2,3,R,R] (the photo on the head, the encoder's render elsewhere)
-    and the cameras [N,2,25]."""
-    G = inversion._generator()
+    """What each view should show [2N,3,R,R] (the photo on the head, the encoder's render elsewhere)
+    and the cameras [2N,25]."""
     wanted, c = _photo_and_mirror(inversion)
     with torch.no_grad():
-        image, opacity = render_pair(G, inversion.ws, inversion.planes, c, r)
-    mask = head_mask(opacity.flatten(0, 1), wanted.shape[-1]).reshape(*opacity.shape[:2], 1, *wanted.shape[-2:])
-    return mask * wanted + (1 - mask) * image, c
+        out = inversion._generator().synthesis_scenes(inversion.ws, inversion.planes, c, r, deterministic=True)
+    mask = head_mask(out["image_opacity"], wanted.shape[-1])
+    return mask * wanted + (1 - mask) * out["image"], c
 
 
 class _Fit:
@@ -168,7 +150,8 @@ class _Fit:
         self.G = inversion._generator()
         self.r = settings.resolution or fit_resolution(inversion)
         self.targets, self.cameras = _targets(inversion, self.r)
-        self.weights = torch.tensor([1.0, settings.mirror_weight], device=self.targets.device).view(1, 2, 1, 1, 1)
+        n = len(inversion)
+        self.weights = torch.tensor([1.0, settings.mirror_weight] * n, device=self.targets.device).view(-1, 1, 1, 1)
         self.front, *self.sides = (p.detach().clone().requires_grad_(True) for p in inversion.planes.unbind(1))
         self.ws = inversion.ws.detach().clone().requires_grad_(True)
         planes_lr = settings.planes_lr * float(inversion.planes.detach().std())
@@ -186,7 +169,7 @@ class _Fit:
         """One Adam step on photo + mirror + density terms; returns the photo term."""
         G, settings, planes = self.G, self.settings, self.planes
         with autocast(planes.device, settings.fast):
-            image, _ = render_pair(G, self.ws, planes, self.cameras, self.r)
+            image = G.synthesis_scenes(self.ws, planes, self.cameras, self.r, deterministic=True)["image"]
         photo_loss = ((image.float() - self.targets).abs() * self.weights).mean()
         box = float(G.rendering_kwargs["box_warp"])
         points = (torch.rand(len(planes), settings.density_points, 3, generator=self.points) - 0.5) * box

@@ -142,6 +142,42 @@ class TriPlaneGenerator(nn.Module, Pretrained):
             "planes": planes,
         }
 
+    def synthesis_scenes(self, ws: torch.Tensor, planes: torch.Tensor, c: torch.Tensor,
+                         neural_rendering_resolution: int | None = None, rays: torch.Tensor | None = None,
+                         super_resolve: bool = True, deterministic: bool = False) -> dict[str, torch.Tensor]:
+        """Each head's tri-plane ``planes`` [B,3,C,H,W] seen from its ``V`` cameras ``c`` [B*V,25] (head-major)
+        as one scene: the views' rays are concatenated, so the planes are never copied per view (training
+        and per-photo refinement render several views of one head at every step).
+
+        With ``rays`` [B,K] (indices into a head's V*r*r pixel rays, view-major) only those rays are rendered
+        and the outputs are per ray: ``image_raw`` [B,K,3], ``image_depth`` and ``image_opacity`` [B,K,1].
+        Otherwise images: ``image_raw`` [N,3,r,r], ``image_depth`` / ``image_opacity`` [N,1,r,r] (N = B*V)
+        and, when ``super_resolve``, ``image`` [N,3,R,R] (what :meth:`synthesis` returns for the same
+        cameras). ``image_raw`` is always the volume-rendered colour itself (the 2X module's raw output adds
+        its first block's RGB at r = 64).
+        """
+        b, r = len(planes), neural_rendering_resolution or self.neural_rendering_resolution
+        views = len(c) // b
+        cam2world, intrinsics = cameras.split(c)
+        origins, directions = (x.reshape(b, views * r * r, 3) for x in ray_bundle(cam2world, intrinsics, r))
+        if rays is not None:
+            index = rays.unsqueeze(-1).expand(-1, -1, 3)
+            origins, directions = origins.gather(1, index), directions.gather(1, index)
+        out = self.renderer(planes, self.decoder, origins, directions, deterministic)
+        if rays is not None:
+            return {"image_raw": out.features[..., :3], "image_depth": out.depth, "image_opacity": out.opacity}
+
+        def image(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(b * views, r * r, -1).permute(0, 2, 1).reshape(b * views, -1, r, r)
+
+        features = image(out.features)
+        result = {"image_raw": features[:, :3], "image_depth": image(out.depth), "image_opacity": image(out.opacity)}
+        if super_resolve:
+            result["image"], _ = self.superresolution(
+                features[:, :3], features, ws.repeat_interleave(views, dim=0),
+                noise_mode=self.rendering_kwargs.get("superresolution_noise_mode", "none"))
+        return result
+
     def sample_mixed(self, coordinates: torch.Tensor, directions: torch.Tensor | None, ws: torch.Tensor,
                      planes: torch.Tensor | None = None, noise_mode: str = "const",
                      **_official_only: Any) -> dict[str, torch.Tensor]:

@@ -24,7 +24,8 @@ each measured in ``benchmarks/bench_training.py``:
   (``cache_heads`` heads x ``cache_views`` cameras, reproducible by seed) instead of
   being sphere-traced every step; each step picks ``views`` of a head's cached cameras;
 * all views of a head are rendered as one scene against its one tri-plane
-  (:func:`render_views`: rays concatenated, no per-view copies of the planes);
+  (:meth:`~triplanenet.models.generator.TriPlaneGenerator.synthesis_scenes`: rays concatenated, no
+  per-view copies of the planes);
 * before step ``sr_start`` only the raw render is supervised and super-resolution
   is not run at all (its terms and LPIPS join from ``sr_start`` on);
 * with ``rays`` > 0, those steps render only ``rays`` random pixels per view.
@@ -39,10 +40,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .. import cameras, configs
+from .. import configs
 from ..images import EMPTY_SPACE, resize_images
 from ..models.generator import TriPlaneGenerator
-from ..rendering import ray_bundle
 from ..synthetic import SIZE, HeadParams, render, sample_cameras, sample_params
 from .data import (Batch, CacheSpec, GroundTruthCache, batch_indices, step_generator,
                    with_background)
@@ -103,42 +103,6 @@ class GeneratorTrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GeneratorTrainConfig":
         return cls(**{**data, "weights": GeneratorLossWeights(**data.get("weights", {}))})
-
-
-def render_views(generator: TriPlaneGenerator, ws: torch.Tensor, planes: torch.Tensor, camera: torch.Tensor,
-                 rays: torch.Tensor | None = None, super_resolve: bool = True,
-                 deterministic: bool = False) -> dict[str, torch.Tensor]:
-    """Each head's tri-plane ``planes`` [B,3,C,H,W] seen from its ``V`` cameras ``camera`` [B*V,25] (head-major)
-    as one scene: the views' rays are concatenated, so the planes are never copied per view.
-
-    With ``rays`` [B,K] (indices into a head's V*r*r pixel rays, view-major) only those rays are rendered and
-    the outputs are per ray: ``image_raw`` [B,K,3], ``image_depth`` and ``image_opacity`` [B,K,1]. Otherwise
-    images: ``image_raw`` [N,3,r,r], ``image_depth`` / ``image_opacity`` [N,1,r,r] (N = B*V) and, when
-    ``super_resolve``, ``image`` [N,3,R,R]. ``image_raw`` is always the volume-rendered colour itself (the 2X
-    module's raw output adds its first block's RGB at r = 64; supervising the render directly keeps the
-    geometry honest).
-    """
-    b, r = len(planes), generator.neural_rendering_resolution
-    views = len(camera) // b
-    cam2world, intrinsics = cameras.split(camera)
-    origins, directions = (x.reshape(b, views * r * r, 3) for x in ray_bundle(cam2world, intrinsics, r))
-    if rays is not None:
-        index = rays.unsqueeze(-1).expand(-1, -1, 3)
-        origins, directions = origins.gather(1, index), directions.gather(1, index)
-    out = generator.renderer(planes, generator.decoder, origins, directions, deterministic)
-    if rays is not None:
-        return {"image_raw": out.features[..., :3], "image_depth": out.depth, "image_opacity": out.opacity}
-
-    def image(x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(b * views, r * r, -1).permute(0, 2, 1).reshape(b * views, -1, r, r)
-
-    features = image(out.features)
-    result = {"image_raw": features[:, :3], "image_depth": image(out.depth), "image_opacity": image(out.opacity)}
-    if super_resolve:
-        result["image"], _ = generator.superresolution(
-            features[:, :3], features, ws.repeat_interleave(views, dim=0),
-            noise_mode=generator.rendering_kwargs.get("superresolution_noise_mode", "none"))
-    return result
 
 
 def pixels_of(images: torch.Tensor, rays: torch.Tensor) -> torch.Tensor:
@@ -238,11 +202,11 @@ class GeneratorTask:
 
     def forward_scene(self, params: torch.Tensor, camera: torch.Tensor, rays: torch.Tensor | None,
                       super_resolve: bool) -> dict[str, torch.Tensor]:
-        """Like :meth:`forward`, every head's views rendered as one scene (:func:`render_views`)."""
+        """Like :meth:`forward`, every head's views rendered as one scene (``synthesis_scenes``)."""
         views = len(camera) // len(params)
         ws = self.model.mapping(self.normalize(params), camera[::views])
-        return render_views(self.model, ws, self.model.planes(ws), camera, rays, super_resolve,
-                            self.config.deterministic_render)
+        return self.model.synthesis_scenes(ws, self.model.planes(ws), camera, rays=rays, super_resolve=super_resolve,
+                                           deterministic=self.config.deterministic_render)
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of the supervised terms (see module doc) and every term's value."""
