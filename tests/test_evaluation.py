@@ -20,7 +20,9 @@ from triplanenet.evaluation import (EVALUATION_STREAM, METRICS, Report, chamfer_
 from triplanenet.geometry import trim_width
 from triplanenet.loading import bundled, load_inverter
 from triplanenet.meshes import Mesh
-from triplanenet.synthetic import render, sdf
+from triplanenet.evaluation.protocol import TRUE_PARAMS, checkpoint_folder
+from triplanenet.synthetic import SIZE, render, sdf
+from triplanenet.synthetic.codes import NORMALIZATION_NAME, HeadCodes
 from triplanenet.synthetic.dataset import item_seed
 
 
@@ -161,17 +163,17 @@ def test_evaluate_two_held_out_heads_end_to_end(tmp_path, capsys):
     # A level below any density meshes the trimmed box itself: a surface whatever the weights, so Chamfer runs.
     code = cli_main(["evaluate", "--checkpoint", "bundled", "--seeds", "0-1", "--json", str(out),
                      "--mesh-resolution", "48", "--mesh-level", "-100", "--chamfer-points", "500",
-                     "--lpips-weights", str(tmp_path / "none")])
+                     "--lpips-weights", str(tmp_path / "none"), "--true-params"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
     lines = printed.out.splitlines()
     assert lines[1].split()[:3] == ["method", "PSNR", "SSIM"]
-    assert [line.split()[0] for line in lines[2:5]] == ["w+", "v1", "v2"]
-    assert all(line.split()[3] == "n/a" for line in lines[2:5])  # LPIPS without weights
+    assert [line.split()[0] for line in lines[2:6]] == [TRUE_PARAMS, "w+", "v1", "v2"]
+    assert all(line.split()[3] == "n/a" for line in lines[2:6])  # LPIPS without weights
     report = json.loads(out.read_text())
     assert report["checkpoint"] == "bundled" and report["data"]["seeds"] == [0, 1]
     assert report["data"]["stream"] == EVALUATION_STREAM and report["settings"]["lpips"] is None
-    assert list(report["methods"]) == ["w+", "v1", "v2"]
+    assert list(report["methods"]) == [TRUE_PARAMS, "w+", "v1", "v2"]
     for method in report["methods"].values():
         assert set(method["mean"]) == set(METRICS)
         assert [head["seed"] for head in method["heads"]] == [0, 1]
@@ -191,6 +193,36 @@ def test_other_checkpoints_offer_their_own_version_and_w_plus(tmp_path):
     methods = methods_for(str(tmp_path / "v1"))
     assert [(m.name, m.refine) for m in methods] == [("w+", False), ("v1", True)]
     assert [m.name for m in methods_for("bundled")] == ["w+", "v1", "v2"]
+
+
+@needs_bundled
+def test_the_true_params_row_renders_the_head_itself_not_the_photo():
+    """It reads the held-out head's parameters through head_params.json, and ignores the image."""
+    true_head = methods_for("bundled", true_params=True)[0]
+    assert true_head.name == TRUE_PARAMS
+    heads = [evaluation_head(seed) for seed in (0, 1)]
+    blank = torch.zeros(1, 3, 128, 128)
+    first, second = (true_head.invert(blank, camera, params.to_tensor()) for params, camera in heads)
+    assert not torch.allclose(first.planes, second.planes)
+    again = true_head.invert(blank + 1, heads[0][1], heads[0][0].to_tensor())
+    assert torch.equal(first.planes, again.planes) and first.method == TRUE_PARAMS
+    with pytest.raises(ValueError, match="held-out synthetic heads"):
+        true_head.invert(blank, heads[0][1])
+
+
+def test_true_params_need_a_generator_trained_on_synthetic_heads(tmp_path, capsys):
+    with pytest.raises(ValueError, match="no head_params.json"):
+        HeadCodes.read(tmp_path)
+    (tmp_path / NORMALIZATION_NAME).write_text(json.dumps({"mean": [0.0] * SIZE, "std": [0.0] * SIZE}))
+    with pytest.raises(ValueError, match="std > 0"):
+        HeadCodes.read(tmp_path)
+    (tmp_path / NORMALIZATION_NAME).write_text("{not json")
+    with pytest.raises(ValueError, match="not a head normalisation"):
+        HeadCodes.read(tmp_path)
+    assert cli_main(["evaluate", "--photos", str(tmp_path), "--true-params"]) == 2
+    assert "--true-params goes with --seeds" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="is not a folder"):
+        checkpoint_folder("owner/repo")
 
 
 @needs_bundled

@@ -10,8 +10,8 @@ import triplanenet
 from triplanenet import cameras, configs
 from triplanenet.cli import main as cli_main
 from triplanenet.synthetic import SIZE
-from triplanenet.training.generator_trainer import (NORMALIZATION_NAME, GeneratorTask, GeneratorTrainConfig,
-                                                    build_generator, param_statistics)
+from triplanenet.synthetic.codes import NORMALIZATION_NAME, HeadCodes
+from triplanenet.training.generator_trainer import GeneratorTask, GeneratorTrainConfig, build_generator, param_statistics
 from triplanenet.training.loop import CHECKPOINT_NAME, Distributed, LoopConfig, make_optimizer, train_step
 
 
@@ -62,3 +62,4 @@ def test_cli_resume_matches_an_uninterrupted_run(tmp_path, capsys):
         assert torch.equal(value, resumed.state_dict()[key]), key
     assert torch.load(tmp_path / "split" / CHECKPOINT_NAME, weights_only=True)["step"] == 2
     assert len(json.loads((tmp_path / "split" / NORMALIZATION_NAME).read_text())["mean"]) == SIZE
+    assert torch.equal(HeadCodes.read(tmp_path / "split").std, param_statistics()[1])

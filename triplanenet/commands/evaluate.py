@@ -3,7 +3,8 @@
 Prints one table (methods as rows) and optionally writes the per-method means
 and per-head values as JSON. ``--photos FOLDER`` evaluates aligned photos
 instead (image, face-region and identity metrics; ``--people`` adds cross-photo
-identity). ``--refine`` adds the checkpoint's own version refined per photo. The
+identity). ``--refine`` adds the checkpoint's own version refined per photo, and
+``--true-params`` the generator given each synthetic head's true parameters. The
 protocol is in :mod:`triplanenet.evaluation`.
 """
 from __future__ import annotations
@@ -38,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --photos: a JSON object mapping file names of the dataset to a person, "
                              "for cross-photo identity (one photo's head rendered at another's camera)")
     add_refine_arguments(parser, "also evaluate the checkpoint's own version refined per photo ('v2+refined')")
+    parser.add_argument("--true-params", action="store_true",
+                        help="with --seeds: also render the generator from each head's true parameters (the best an "
+                             "inversion can do; generators trained on synthetic heads, e.g. the bundled model)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write means and per-head values here")
     parser.add_argument("--mesh-resolution", type=int, default=128,
                         help="marching-cubes grid points per axis for the Chamfer distance, 32..512 (default 128)")
@@ -71,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--chamfer-points must be positive, got {args.chamfer_points}")
     if args.people is not None and args.photos is None:
         raise ValueError("--people goes with --photos")
-    methods = methods_for(args.checkpoint, (args.refine_steps or DEFAULT_STEPS) if args.refine else None)
+    if args.true_params and args.photos is not None:
+        raise ValueError("--true-params goes with --seeds (photos have no true head parameters)")
+    methods = methods_for(args.checkpoint, (args.refine_steps or DEFAULT_STEPS) if args.refine else None,
+                          args.true_params)
     lpips = load_metric_lpips(args.lpips_weights, args.lpips_backbone)
 
     def progress(message: str) -> None:

@@ -18,9 +18,11 @@ from ..geometry import LEVEL, extract_mesh
 from ..identity import SAME_PERSON, FaceIdentity
 from ..inversion import Inversion
 from ..meshes import Mesh
+from ..loading.bundled import BUNDLED_DIR, NAMES as BUNDLED_NAMES
 from ..models.triplanenet import TriPlaneNet
 from ..pipeline import get_model_set
 from ..images import EMPTY_SPACE as BACKGROUND
+from ..synthetic.codes import HeadCodes
 from ..training.data import FolderDataset
 from ..training.losses import LPIPS
 from ..views import Scene, to_uint8
@@ -32,36 +34,70 @@ from .report import NOVEL_KEYS, Report, Row
 MESH_RESOLUTION = 128
 
 
+TRUE_PARAMS = "true-params"
+"""The row of the generator rendered from each held-out head's true parameters (no inversion)."""
+
+
 class Method(NamedTuple):
     """One row of the table: ``inverter.invert(..., refine=refine)``, then ``refine_steps`` steps of
-    per-photo refinement (:mod:`triplanenet.refinement`) when given."""
+    per-photo refinement (:mod:`triplanenet.refinement`) when given. With ``codes`` it inverts nothing:
+    the inverter's generator is given the head's true parameters (held-out synthetic heads only)."""
 
     name: str
     inverter: TriPlaneNet
     refine: bool
     refine_steps: int | None = None
+    codes: HeadCodes | None = None
 
-    def invert(self, image: torch.Tensor, camera: torch.Tensor) -> Inversion:
+    def invert(self, image: torch.Tensor, camera: torch.Tensor, params: torch.Tensor | None = None) -> Inversion:
+        """The inversion of ``image`` [1,3,R,R] seen from ``camera`` [1,25]; ``params`` [1,97] are the head's
+        true parameters, used (and needed) only by the true-parameters row."""
+        if self.codes is not None:
+            return self._true_head(camera, params)
         inversion = self.inverter.invert(image, camera, refine=self.refine)
         return inversion.refine(self.refine_steps) if self.refine_steps else inversion
 
+    def _true_head(self, camera: torch.Tensor, params: torch.Tensor | None) -> Inversion:
+        if params is None:
+            raise ValueError(f"the {TRUE_PARAMS!r} row needs held-out synthetic heads (--seeds)")
+        generator = self.inverter.decoder
+        with torch.no_grad():
+            ws = generator.mapping(self.codes.z(params), camera)
+            planes = generator.planes(ws)
+        return Inversion(ws, planes, planes, camera, method=TRUE_PARAMS, generator=generator)
 
-def methods_for(checkpoint: str, refine_steps: int | None = None) -> list[Method]:
+
+def methods_for(checkpoint: str, refine_steps: int | None = None, true_params: bool = False) -> list[Method]:
     """The modes the checkpoint offers (:class:`~triplanenet.pipeline.ModelSet`, as in the app), ``w+`` first,
-    and with ``refine_steps`` its own version refined per photo (``"v2+refined"``)."""
+    with ``refine_steps`` its own version refined per photo (``"v2+refined"``), and with ``true_params``
+    its generator given each head's true parameters first (checkpoints with ``head_params.json``)."""
     model_set = get_model_set(checkpoint, "cpu")
     modes = sorted(model_set.modes, key=lambda mode: (mode != "w+", mode))
     methods = [Method(mode, *model_set.inverter(mode)) for mode in modes]
     if refine_steps:
         mode = model_set.default_mode
         methods.append(Method(f"{mode}+refined", *model_set.inverter(mode), refine_steps))
+    if true_params:
+        codes = HeadCodes.read(checkpoint_folder(checkpoint))
+        methods.insert(0, Method(TRUE_PARAMS, *model_set.inverter(model_set.default_mode), codes=codes))
     return methods
 
 
-def _timed_inversion(method: Method, image: torch.Tensor, camera: torch.Tensor) -> tuple[Scene, float]:
+def checkpoint_folder(checkpoint: str) -> Path:
+    """The folder a checkpoint was loaded from (the bundled model's, or a ``save_pretrained`` folder)."""
+    if checkpoint in BUNDLED_NAMES:
+        return BUNDLED_DIR
+    if Path(checkpoint).is_dir():
+        return Path(checkpoint)
+    raise ValueError(f"{checkpoint!r} is not a folder: true head parameters exist only for generators trained "
+                     "on synthetic heads (the bundled model, or a folder with head_params.json)")
+
+
+def _timed_inversion(method: Method, image: torch.Tensor, camera: torch.Tensor,
+                     params: torch.Tensor | None = None) -> tuple[Scene, float]:
     """The inverted head's :class:`Scene` and the seconds inversion (and refinement) took."""
     start = time.perf_counter()
-    inversion = method.invert(image, camera)
+    inversion = method.invert(image, camera, params)
     return Scene.from_inversion(inversion), time.perf_counter() - start
 
 
@@ -82,7 +118,7 @@ def image_metrics(prediction: torch.Tensor, target: torch.Tensor, lpips: LPIPS |
 def evaluate_head(method: Method, truth: GroundTruth, truth_mesh: Mesh, lpips: LPIPS | None,
                   mesh_resolution: int, mesh_level: float, chamfer_points: int) -> Row:
     """Every metric of one method on one held-out head (see the module doc)."""
-    scene, seconds = _timed_inversion(method, truth.image[:1], truth.cameras[:1])
+    scene, seconds = _timed_inversion(method, truth.image[:1], truth.cameras[:1], truth.params.to_tensor())
     out = scene.render(truth.cameras)
     row: Row = {"seed": truth.seed, **image_metrics(out["image"][:1], truth.image[:1], lpips)}
     novel = psnr(out["image"][1:], truth.image[1:])

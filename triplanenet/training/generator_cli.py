@@ -21,6 +21,7 @@ normalisation that turns head parameters into its z.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fast.add_argument("--cache-heads", type=int, default=2000, help="heads in the ground-truth cache")
     fast.add_argument("--cache-views", type=int, default=4, help="cached cameras per head")
     fast.add_argument("--cache-dir", help="ground-truth cache folder (default OUT/cache)")
-    fast.add_argument("--sr-start", type=int, default=0, help="step from which super-resolution is trained")
+    fast.add_argument("--sr-start", type=int,
+                      help="step from which super-resolution is trained (default 0; with --resume: as saved)")
     fast.add_argument("--rays", type=int, default=0, help="random rays per view before --sr-start (0: all)")
     parser.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps")
     parser.add_argument("--final-lr", type=float, default=1.0,
@@ -57,7 +59,7 @@ def fast_options(args: argparse.Namespace) -> dict:
     """The :class:`GeneratorTrainConfig` fields ``--fast`` sets."""
     cache_dir = args.cache_dir or str(Path(args.out) / "cache")
     return {"cache_heads": args.cache_heads, "cache_views": args.cache_views, "cache_dir": cache_dir,
-            "one_scene": True, "sr_start": args.sr_start, "rays": args.rays}
+            "one_scene": True, "sr_start": args.sr_start or 0, "rays": args.rays}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         saved, loop = saved_run(args.out, args.steps)
         config = GeneratorTrainConfig.from_dict(saved["task"]["generator_training"])
+        if args.sr_start is not None:
+            config = dataclasses.replace(config, sr_start=args.sr_start)
         generator = TriPlaneGenerator.from_config(saved["task"]["generator"])
         statistics = torch.tensor(saved["task"]["param_mean"]), torch.tensor(saved["task"]["param_std"])
     else:

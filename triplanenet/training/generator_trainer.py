@@ -32,7 +32,6 @@ each measured in ``benchmarks/bench_training.py``:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,11 +43,11 @@ from .. import configs
 from ..images import EMPTY_SPACE, resize_images
 from ..models.generator import TriPlaneGenerator
 from ..synthetic import SIZE, HeadParams, render, sample_cameras, sample_params
+from ..synthetic.codes import HeadCodes
 from .data import (Batch, CacheSpec, GroundTruthCache, batch_indices, step_generator,
                    with_background)
 from .losses import LPIPS
 
-NORMALIZATION_NAME = "head_params.json"
 STATISTICS_SAMPLES = 4096
 INSIDE = 0.999
 """Pixels whose (area-averaged) mask exceeds this are fully inside the head: depth is supervised there."""
@@ -124,7 +123,7 @@ class GeneratorTask:
             raise ValueError(f"--views {config.views} exceeds the {config.cache_views} cached views per head: "
                              f"raise --cache-views or lower --views")
         self.model, self.config, self.lpips = generator, config, lpips
-        self.mean, self.std = statistics if statistics is not None else param_statistics()
+        self.codes = HeadCodes(*(statistics if statistics is not None else param_statistics()))
         self.cache = self._cache() if config.cache_heads else None
         self._held_out: list[tuple[Any, Any]] | None = None
         self.last_step = -1
@@ -154,7 +153,7 @@ class GeneratorTask:
 
     def normalize(self, params: torch.Tensor) -> torch.Tensor:
         """Head parameters [B,97] -> the generator's z [B,97] (zero mean, unit variance over heads)."""
-        return (params - self.mean.to(params.device)) / self.std.to(params.device)
+        return self.codes.z(params)
 
     def batch(self, step: int, rank: int = 0, world: int = 1) -> Batch:
         """``params`` [B,97], ``step`` [] and per view (N = B*views, head-major): ``camera`` [N,25],
@@ -296,10 +295,9 @@ class GeneratorTask:
 
     def config_dict(self) -> dict[str, Any]:
         return {"generator_training": asdict(self.config), "generator": self.model.get_config(),
-                "param_mean": self.mean.tolist(), "param_std": self.std.tolist()}
+                "param_mean": self.codes.mean.tolist(), "param_std": self.codes.std.tolist()}
 
     def finish(self, out_dir: Path) -> None:
         """Save the generator (``load_generator(out_dir)``) and the parameter normalisation next to it."""
         self.model.save_pretrained(out_dir)
-        normalization = {"mean": self.mean.tolist(), "std": self.std.tolist()}
-        (Path(out_dir) / NORMALIZATION_NAME).write_text(json.dumps(normalization))
+        self.codes.save(out_dir)
