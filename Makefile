@@ -42,16 +42,17 @@ bench: setup
 	$(BIN)/python benchmarks/bench_generator.py
 
 # Retrain the bundled offline model from scratch into assets/bundled (see the model card in README.md).
-# Runs resume: interrupt and re-run to continue (a run may span sessions; runs/ is git-ignored). The generator
-# stage alone, in the background at the lowest priority on one thread (what the current run was started with):
-#   mkdir -p runs/bundled64 && nohup nice -n 19 make bundled-generator > runs/bundled64/log.txt 2>&1 &
+# Runs resume: interrupt and re-run to continue (a run may span sessions; runs/ is git-ignored); a resumed
+# generator run takes new GENERATOR_STEPS and SR_START. The generator stage alone, in the background:
+#   mkdir -p runs/bundled64 && nohup make bundled-generator THREADS=2 > runs/bundled64/log.txt 2>&1 &
 # Its held-out curve: python benchmarks/plot_training.py runs/bundled64/generator/log.jsonl:new
 RUNS ?= runs/bundled64
 CONFIG ?= bundled64
-GENERATOR_STEPS ?= 4200
-SR_START ?= 3800
+GENERATOR_STEPS ?= 1800
+SR_START ?= 1100
 CACHE_HEADS ?= 2000
 RAYS ?= 1024
+THREADS ?= 2
 PSP_STEPS ?= 300
 V2_STEPS ?= 500
 V1_STEPS ?= 150
@@ -59,7 +60,7 @@ ENCODER = $(BIN)/triplanenet train-encoder --data synthetic --synthetic-resoluti
 	--optimizer ranger --lr 3e-4 --save-every 50
 resume = $$(test -f $(RUNS)/$(1)/checkpoint.pt && echo --resume)
 bundled-generator:
-	OMP_NUM_THREADS=1 $(BIN)/triplanenet train-generator --config $(CONFIG) --fast --cache-heads $(CACHE_HEADS) \
+	OMP_NUM_THREADS=$(THREADS) $(BIN)/triplanenet train-generator --config $(CONFIG) --fast --cache-heads $(CACHE_HEADS) \
 		--cache-views 4 --batch 4 --views 2 --rays $(RAYS) --sr-start $(SR_START) --steps $(GENERATOR_STEPS) \
 		--lr 2e-3 --warmup 200 --final-lr 0.25 --eval-every 250 --eval-heads 4 --save-every 25 \
 		--out $(RUNS)/generator $(call resume,generator)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from triplanenet import Inversion, cameras
 from triplanenet.evaluation import ground_truth
@@ -22,9 +22,10 @@ from triplanenet.loading import load_inverter
 from triplanenet.preprocess import align_face
 from triplanenet.views import to_uint8
 
+from figures import labelled_row, stacked  # docs/figures.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 SIDE_YAW = 0.5
-LABEL_HEIGHT = 18
 
 
 def three_views(inversion: Inversion) -> list[np.ndarray]:
@@ -34,22 +35,18 @@ def three_views(inversion: Inversion) -> list[np.ndarray]:
     return [to_uint8(image) for image in images]
 
 
-def labelled_row(label: str, first: np.ndarray | None, views: list[np.ndarray]) -> Image.Image:
-    """One row: the input (or a blank) and three views, with ``label`` above."""
-    size = views[0].shape[0]
-    row = Image.new("RGB", (4 * size, size + LABEL_HEIGHT), "white")
-    ImageDraw.Draw(row).text((4, 3), label, fill="black")
-    for i, image in enumerate(([first] if first is not None else [np.full_like(views[0], 255)]) + views):
-        row.paste(Image.fromarray(image), (i * size, LABEL_HEIGHT))
-    return row
+def blank(like: np.ndarray) -> np.ndarray:
+    return np.full_like(like, 255)
 
 
 def head_rows(name: str, inversion: Inversion, truth: list[np.ndarray] | None) -> list[Image.Image]:
     photo = to_uint8(inversion.input_image[0])
     refined = inversion.refine()
-    rows = [labelled_row(f"{name}: truth at yaw -0.5 | photo camera | +0.5", None, truth)] if truth else []
-    return rows + [labelled_row(f"{name}: input | v2 at yaw -0.5 | photo camera | +0.5", photo, three_views(inversion)),
-                   labelled_row(f"{name}: input | v2 + refinement ({refined.method})", photo, three_views(refined))]
+    truth_row = f"{name}: truth at yaw -0.5 | photo camera | +0.5"
+    rows = [labelled_row(truth_row, [blank(truth[0]), *truth])] if truth else []
+    return rows + [
+        labelled_row(f"{name}: input | v2 at yaw -0.5 | photo camera | +0.5", [photo, *three_views(inversion)]),
+        labelled_row(f"{name}: input | v2 + refinement ({refined.method})", [photo, *three_views(refined)])]
 
 
 def main() -> None:
@@ -63,12 +60,7 @@ def main() -> None:
     face = align_face(ROOT / "examples" / "astronaut.png")
     photo = inverter.invert(face.image, face.camera)
     rows = head_rows("held-out synthetic head", synthetic, true_views) + head_rows("astronaut photo", photo, None)
-    sheet = Image.new("RGB", (rows[0].width, sum(row.height for row in rows)), "white")
-    top = 0
-    for row in rows:
-        sheet.paste(row, (0, top))
-        top += row.height
-    sheet.save(args.out)
+    stacked(rows).save(args.out)
     print(args.out)
 
 
