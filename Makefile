@@ -57,7 +57,7 @@ PSP_STEPS ?= 300
 V2_STEPS ?= 500
 V1_STEPS ?= 150
 ENCODER = $(BIN)/triplanenet train-encoder --data synthetic --synthetic-resolution 128 \
-	--optimizer ranger --lr 3e-4 --save-every 50
+	--optimizer ranger --lr 3e-4 --save-every 50 --opacity-weight 1
 resume = $$(test -f $(RUNS)/$(1)/checkpoint.pt && echo --resume)
 bundled-generator:
 	OMP_NUM_THREADS=$(THREADS) $(BIN)/triplanenet train-generator --config $(CONFIG) --fast --cache-heads $(CACHE_HEADS) \

@@ -24,7 +24,7 @@ from triplanenet.training import losses
 from triplanenet.images import EMPTY_SPACE
 from triplanenet.training.data import (AugmentConfig, FolderDataset, SyntheticSource, augment, batch_indices,
                                        step_generator)
-from triplanenet.training.encoder_trainer import EncoderTask, EncoderTrainConfig
+from triplanenet.training.encoder_trainer import EncoderLossWeights, EncoderTask, EncoderTrainConfig
 from triplanenet.training.loop import (CHECKPOINT_NAME, Distributed, LoopConfig, Ranger, make_optimizer,
                                       shutdown_distributed, train, train_step)
 
@@ -114,6 +114,26 @@ def test_v2_mirror_terms_present_and_finite(tiny_generator, heads):
     v1 = encoder_task(small_model(tiny_generator, version=1), heads, 2)
     v1.prepare()
     assert not any(name.startswith("mirror") for name in v1.loss(heads.batch([0, 1]))[1])
+
+
+@pytest.mark.slow
+def test_the_opacity_term_compares_the_rendered_opacity_with_the_mask(tiny_generator, heads):
+    """Its value is mean |opacity - mask| at the neural rendering resolution, and its gradient reaches pSp."""
+    task = encoder_task(small_model(tiny_generator), heads, 1, weights=EncoderLossWeights(opacity=1.0))
+    task.prepare()
+    batch = heads.batch([0, 1])
+    out = task.forward(triplanenet.images.resize_images(batch["image"], 256), batch["camera"])
+    mask = triplanenet.images.resize_images(batch["mask"], out.opacity.shape[-1])
+    term = task.opacity_term(out.opacity, batch)
+    assert torch.isclose(term, (out.opacity - mask).abs().mean()) and term > 0
+    gradients = torch.autograd.grad(term, list(task.trainable().parameters()), allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in gradients)
+    assert "opacity" in task.loss(batch)[1]
+    with pytest.raises(ValueError, match="needs masks"):
+        task.loss({key: value for key, value in batch.items() if key != "mask"})
+    plain = encoder_task(small_model(tiny_generator), heads, 1)
+    plain.prepare()
+    assert "opacity" not in plain.loss(batch)[1]
 
 
 # Checkpoints and resume.
@@ -358,3 +378,9 @@ def test_augmentations_change_images_but_keep_geometry(heads):
                               step_generator(0, 1))
     inside = batch["mask"].expand_as(batch["image"]) == 1
     assert torch.allclose(background_only["image"][inside], batch["image"][inside], atol=1e-6)
+
+
+def test_the_opacity_weight_needs_data_with_masks(tmp_path):
+    with pytest.raises(SystemExit, match="only --data synthetic has"):
+        cli_main(["train-encoder", "--data", str(tmp_path), "--generator", "g.pkl", "--steps", "1",
+                  "--out", str(tmp_path / "out"), "--opacity-weight", "1"])

@@ -56,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                  "(default: the torch hub cache)")
     parser.add_argument("--id-weights", help="model_ir_se50.pth or its folder")
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    parser.add_argument("--opacity-weight", type=float, default=0.0,
+                        help="L1 of the rendered opacity against the mask (data with masks: synthetic; default 0)")
     parser.add_argument("--synthetic-length", type=int, default=100_000, help="with --data synthetic")
     parser.add_argument("--synthetic-resolution", type=int, default=256, help="with --data synthetic")
     parser.add_argument("--neural-rendering-resolution", type=int, help="override the generator's")
@@ -91,10 +93,13 @@ def _loop_config(args: argparse.Namespace) -> LoopConfig:
 
 
 def _encoder_config(args: argparse.Namespace) -> EncoderTrainConfig:
-    from .encoder_trainer import EncoderTrainConfig
+    from .encoder_trainer import EncoderLossWeights, EncoderTrainConfig
 
+    if args.opacity_weight and args.data != "synthetic":
+        raise SystemExit("error: --opacity-weight needs masks, which only --data synthetic has")
     return EncoderTrainConfig(stage=args.stage, batch=args.batch, seed=args.seed,
-                              augment=None if args.no_augment else EncoderTrainConfig().augment)
+                              augment=None if args.no_augment else EncoderTrainConfig().augment,
+                              weights=EncoderLossWeights(opacity=args.opacity_weight))
 
 
 def build_model(args: argparse.Namespace) -> TriPlaneNet:

@@ -14,6 +14,11 @@ v2 adds mirror terms in both stages: the planes rendered at
 with the same losses scaled by ``weights.mirror``. The default weights are the
 official training options' (L2/smooth-L1 1, LPIPS 0.8, identity 0.1, mirror 0.1).
 LPIPS and identity terms are left out when their networks are not given.
+
+Not in the paper: ``weights.opacity`` (default 0) adds the L1 distance between the
+rendered opacity at c and the ground-truth mask, for data that has masks (synthetic
+heads). Image losses alone let a small generator paint a head with thin density
+(codes whose density never reaches the mesh level); this term asks for an opaque head.
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class EncoderLossWeights:
     lpips_triplane: float = 0.8
     id_triplane: float = 0.1
     mirror: float = 0.1
+    opacity: float = 0.0
 
 
 @dataclass
@@ -72,9 +78,11 @@ class EncoderTrainConfig:
 
 @dataclass
 class Outputs:
-    """Renders of one training forward pass: ``image`` [N,3,256,256] at c and ``mirror`` at mirror(c) (v2)."""
+    """Renders of one training forward pass: ``image`` [N,3,256,256] and ``opacity`` [N,1,r,r] (r: neural
+    rendering resolution) at c, and ``mirror`` at mirror(c) (v2)."""
 
     image: torch.Tensor
+    opacity: torch.Tensor
     mirror: torch.Tensor | None
     codes: torch.Tensor
 
@@ -121,10 +129,10 @@ class EncoderTask:
                 codes = self.model.encode(x)
                 planes_initial = self.model.decoder.planes(codes)
             planes = self.refine(x, codes, planes_initial, camera)
-        image = self.model.render_small(codes, planes, camera, deterministic)
+        out = self.model.decoder.synthesis(codes, camera, planes=planes, deterministic=deterministic)
         mirror = (self.model.render_small(codes, planes, cameras.mirror(camera), deterministic)
                   if self.model.version == 2 else None)
-        return Outputs(image, mirror, codes)
+        return Outputs(resize_images(out["image"], PLANE_RESOLUTION), out["image_opacity"], mirror, codes)
 
     def refine(self, x: torch.Tensor, codes: torch.Tensor, planes_initial: torch.Tensor,
                camera: torch.Tensor) -> torch.Tensor:
@@ -143,9 +151,19 @@ class EncoderTask:
         terms = self.terms(out.image, target, "")
         if out.mirror is not None:
             terms.update(self.terms(out.mirror, target.flip(-1), "mirror_"))
+        if self.config.weights.opacity:
+            terms["opacity"] = (self.config.weights.opacity, self.opacity_term(out.opacity, batch))
         total = sum(weight * value for weight, value in terms.values())
         logs = {name: float(value.detach()) for name, (_, value) in terms.items()}
         return total, {"loss": float(total.detach()), **logs}
+
+    @staticmethod
+    def opacity_term(opacity: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Mean |opacity - mask| of renders [N,1,r,r] against the batch's masks [N,1,H,W] shrunk to r."""
+        if "mask" not in batch:
+            raise ValueError("the opacity loss needs masks: train on --data synthetic, or set its weight to 0")
+        mask = resize_images(batch["mask"], opacity.shape[-1])
+        return (opacity - mask).abs().mean()
 
     def terms(self, prediction: torch.Tensor, target: torch.Tensor,
               prefix: str) -> dict[str, tuple[float, torch.Tensor]]:
