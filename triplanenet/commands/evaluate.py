@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "for cross-photo identity (one photo's head rendered at another's camera)")
     add_refine_arguments(parser, "also evaluate the checkpoint's own version refined per photo ('v2+refined')")
     parser.add_argument("--true-params", action="store_true",
-                        help="with --seeds: also render the generator from each head's true parameters (the best an "
-                             "inversion can do; generators trained on synthetic heads, e.g. the bundled model)")
+                        help="with --seeds: also render the generator from each head's true parameters (the reference "
+                             "for inversions; generators trained on synthetic heads, e.g. the bundled model)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write means and per-head values here")
     parser.add_argument("--mesh-resolution", type=int, default=128,
                         help="marching-cubes grid points per axis for the Chamfer distance, 32..512 (default 128)")

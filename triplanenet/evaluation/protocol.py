@@ -17,8 +17,8 @@ from PIL import Image
 from ..geometry import LEVEL, extract_mesh
 from ..identity import SAME_PERSON, FaceIdentity
 from ..inversion import Inversion
-from ..meshes import Mesh
 from ..loading.bundled import BUNDLED_DIR, NAMES as BUNDLED_NAMES
+from ..meshes import Mesh
 from ..models.triplanenet import TriPlaneNet
 from ..pipeline import get_model_set
 from ..images import EMPTY_SPACE as BACKGROUND

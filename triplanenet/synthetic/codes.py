@@ -2,8 +2,9 @@
 
 ``head_params.json`` beside such a generator (``train-generator`` writes it, the bundled model ships it)
 holds the ``mean`` and ``std`` [97] of the parameters over seeded heads; ``z = (params - mean) / std``.
-Knowing it, a held-out head can be rendered from its *true* parameters: the best any inversion
-into that generator can do (``triplanenet evaluate --true-params``).
+Knowing it, a held-out head can be rendered from its *true* parameters: what the generator itself
+makes of the head, the reference for inversions into it (``triplanenet evaluate --true-params``; an
+encoder's w+ can leave the mapping's range and score higher).
 """
 from __future__ import annotations
 
