@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..synthetic import HeadParams, SyntheticHeads, render, sample_cameras, sample_params
 from ..images import EMPTY_SPACE, with_background
+from ..synthetic import HeadParams, SyntheticHeads, render, sample_cameras, sample_params
 from ..synthetic.dataset import item_seed
 
 Batch = dict[str, torch.Tensor]

@@ -40,12 +40,11 @@ import torch
 import torch.nn.functional as F
 
 from .. import configs
-from ..images import EMPTY_SPACE, resize_images
+from ..images import EMPTY_SPACE, resize_images, with_background
 from ..models.generator import TriPlaneGenerator
 from ..synthetic import SIZE, HeadParams, render, sample_cameras, sample_params
 from ..synthetic.codes import HeadCodes
-from .data import (Batch, CacheSpec, GroundTruthCache, batch_indices, step_generator,
-                   with_background)
+from .data import Batch, CacheSpec, GroundTruthCache, batch_indices, step_generator
 from .losses import LPIPS
 
 STATISTICS_SAMPLES = 4096
