@@ -56,6 +56,7 @@ THREADS ?= 2
 PSP_STEPS ?= 300
 V2_STEPS ?= 500
 V1_STEPS ?= 150
+SR_STEPS ?= 200
 ENCODER = $(BIN)/triplanenet train-encoder --data synthetic --synthetic-resolution 128 \
 	--optimizer ranger --lr 3e-4 --save-every 50 --opacity-weight 1
 resume = $$(test -f $(RUNS)/$(1)/checkpoint.pt && echo --resume)
@@ -71,7 +72,9 @@ bundled: setup bundled-generator
 		$(call resume,v2)
 	$(ENCODER) --init $(RUNS)/psp --version 1 --stage 2 --batch 2 --steps $(V1_STEPS) --out $(RUNS)/v1 \
 		$(call resume,v1)
-	$(BIN)/triplanenet pack-bundled $(RUNS)/v2 $(RUNS)/v1 $(RUNS)/generator assets/bundled
+	$(ENCODER) --init $(RUNS)/v2 --stage 3 --batch 4 --steps $(SR_STEPS) --optimizer adam --lr 1e-3 \
+		--out $(RUNS)/sr $(call resume,sr)
+	$(BIN)/triplanenet pack-bundled $(RUNS)/sr $(RUNS)/v1 $(RUNS)/generator assets/bundled
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -9,7 +9,7 @@ seconds and CPU seconds per thread (what the step would take on otherwise idle
 cores) are medians. The bundled default is timed whole; the full-size default is
 ``DEFAULT_STEPS`` times its step (a full run takes minutes on a CPU).
 
-    python benchmarks/bench_refine.py [--runs 3] [--threads 2] [--skip-full-size]
+    python benchmarks/bench_refine.py [--runs 3] [--threads 2] [--skip-full-size] [--checkpoints bundled OLD_DIR]
 """
 from __future__ import annotations
 
@@ -49,15 +49,15 @@ def whole_refinement(inversion: Inversion, settings: RefineSettings, runs: int) 
     return statistics.median(times)
 
 
-def bundled_rows(runs: int) -> list[Row]:
-    inverter = load_inverter("bundled")
+def bundled_rows(checkpoint: str, runs: int) -> list[Row]:
+    inverter = load_inverter(checkpoint)
     truth = ground_truth(0, inverter.decoder.img_resolution)
     inversion = inverter.invert(truth.image[:1], truth.cameras[:1])
     rows = []
     for fast in (False, True):
         settings = RefineSettings(fast=fast)
         step, step_cpu = timed_steps(inversion, RefineSettings(steps=runs + 1, fast=fast))
-        rows.append(("bundled (128 px, fit at 64)", "fast" if fast else "float32", step, step_cpu,
+        rows.append((f"{checkpoint} (128 px, fit at 64)", "fast" if fast else "float32", step, step_cpu,
                      whole_refinement(inversion, settings, runs), "measured"))
     return rows
 
@@ -80,9 +80,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed steps, and complete bundled refinements")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-full-size", action="store_true")
+    parser.add_argument("--checkpoints", nargs="+", default=["bundled"],
+                        help="bundled-size models to time, in one run (e.g. bundled and a copy of an older one)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rows = bundled_rows(args.runs) + ([] if args.skip_full_size else full_size_rows())
+    rows = [row for checkpoint in args.checkpoints for row in bundled_rows(checkpoint, args.runs)]
+    rows += [] if args.skip_full_size else full_size_rows()
     print(f"refinement, {args.threads} threads, default {DEFAULT_STEPS} steps (photo + mirror view per step)")
     print("| model | mode | s/step | CPU s/step per thread | default refinement (s) | how |")
     print("|---|---|---|---|---|---|")

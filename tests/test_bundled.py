@@ -79,6 +79,23 @@ def test_pack_bundled_refuses_runs_with_different_generators(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
+def test_pack_bundled_takes_the_polished_super_resolution_of_v2(tmp_path):
+    """After ``train-encoder --stage 3`` v2's super-resolution differs from v1's run; both use v2's."""
+    versions = bundled.load_versions()
+    polished = triplanenet.TriPlaneNet.from_config(versions[2].get_config())
+    polished.load_state_dict(versions[2].state_dict())
+    with torch.no_grad():
+        for p in polished.decoder.superresolution.parameters():
+            p.add_(0.5)
+    packed = bundled.load_versions(directory=bundled.save_bundled(polished, versions[1], tmp_path / "packed"))
+    for version in (1, 2):
+        for key, value in packed[version].decoder.superresolution.state_dict().items():
+            assert torch.equal(value, polished.decoder.superresolution.state_dict()[key].half().float()), key
+    for key, value in versions[1].triplanenet_encoder.state_dict().items():
+        assert torch.equal(value, packed[1].triplanenet_encoder.state_dict()[key]), key
+
+
 def test_cli_defaults_to_the_bundled_model(monkeypatch):
     monkeypatch.delenv(bundled.CHECKPOINT_ENV, raising=False)
     assert bundled.default_checkpoint() == "bundled"

@@ -1,4 +1,4 @@
-"""TriPlaneNet training: both stages optimise, resume, data parallelism, losses and data.
+"""TriPlaneNet training: the three stages optimise, resume, data parallelism, losses and data.
 
 Everything runs on the tiny EG3D snapshot of shared/parity with small encoders
 (rendering at 32) and on synthetic heads rendered at 32-64 px.
@@ -102,6 +102,21 @@ def test_stage2_lowers_the_loss_and_leaves_psp_alone(tiny_generator, heads):
     x = heads.batch([0, 1])
     out = task.forward(triplanenet.images.resize_images(x["image"], 256), x["camera"])
     assert not out.codes.requires_grad and out.image.requires_grad
+
+
+@pytest.mark.slow
+def test_stage3_trains_the_super_resolution_alone_on_the_inversions(tiny_generator, heads):
+    model = small_model(tiny_generator)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    task = encoder_task(model, heads, 3)
+    history = losses_over_steps(task, 3)
+    assert history[-1] < history[0], history
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("decoder.superresolution.") for k in changed), changed
+    x = heads.batch([0, 1])
+    out = task.forward(triplanenet.images.resize_images(x["image"], 256), x["camera"])
+    assert out.image.requires_grad and out.mirror.requires_grad and not out.codes.requires_grad
+    assert "mirror_smooth_l1" in task.loss(x)[1]
 
 
 @pytest.mark.slow
@@ -378,6 +393,15 @@ def test_augmentations_change_images_but_keep_geometry(heads):
                               step_generator(0, 1))
     inside = batch["mask"].expand_as(batch["image"]) == 1
     assert torch.allclose(background_only["image"][inside], batch["image"][inside], atol=1e-6)
+
+
+def test_stages_after_the_first_need_an_initial_inverter(tmp_path):
+    for stage in ("2", "3"):
+        with pytest.raises(SystemExit, match=f"--stage {stage} needs --init"):
+            cli_main(["train-encoder", "--data", "synthetic", "--generator", "g.pkl", "--steps", "1",
+                      "--out", str(tmp_path / "out"), "--stage", stage])
+    with pytest.raises(ValueError, match="stage must be one of"):
+        EncoderTrainConfig(stage=4)
 
 
 def test_the_opacity_weight_needs_data_with_masks(tmp_path):

@@ -73,17 +73,18 @@ BUNDLED = {
     "img_resolution": 128,
     "img_channels": 3,
 }
-"""The bundled offline model, sized for CPUs: z is a synthetic head's 97 parameters (normalised), tri-planes
-stay 256 (what TriPlaneNet's encoders expect) with 16-128 backbone channels, 32 px neural rendering with
-24 + 24 depth samples and 2X super-resolution to a 128 px image. The mapping is not conditioned on the
-camera (one tri-plane per head, rendered from every view)."""
+"""The first bundled offline model (shipped until ``bundled64`` replaced it), sized for CPUs: z is a
+synthetic head's 97 parameters (normalised), tri-planes stay 256 (what TriPlaneNet's encoders expect) with
+16-128 backbone channels, 32 px neural rendering with 24 + 24 depth samples and 2X super-resolution to a
+128 px image. The mapping is not conditioned on the camera (one tri-plane per head, rendered from every
+view)."""
 
 BUNDLED64 = {**BUNDLED, "channel_base": 8192}
-"""The bundled model retrained for sharpness (``make bundled``): rendered at 64 px (2X super-resolution then
-reads its input at 64, no resize) and twice the backbone channels at 128² and 256² (32-128 instead of 16-128:
-the 16-channel 256² block starved the planes). The mapping keeps StyleGAN's 0.01 learning-rate multiplier
-(full rate measured no better). See the model card in README.md and ``benchmarks/bench_training.py --fit-cpu``
-for the measurements behind the choice."""
+"""The shipped bundled model (``make bundled``), retrained for sharpness and shape: rendered at 64 px
+(2X super-resolution then reads its input at 64, no resize) and twice the backbone channels at 128² and
+256² (32-128 instead of 16-128: the 16-channel 256² block starved the planes). The mapping keeps
+StyleGAN's 0.01 learning-rate multiplier (full rate measured no better). See the model card in README.md
+and ``benchmarks/bench_training.py --fit-cpu`` for the measurements behind the choice."""
 
 CONFIGS = {"ffhq512-128": (FFHQ_512_128, 128), "ffhq512-64": (FFHQ_512_128, 64), "bundled": (BUNDLED, 32),
            "bundled64": (BUNDLED64, 64)}

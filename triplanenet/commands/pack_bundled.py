@@ -1,8 +1,9 @@
 """``triplanenet pack-bundled V2_RUN V1_RUN GENERATOR_RUN [OUT]``: pack trained runs as the bundled model.
 
 The last step of ``make bundled``: the v2 and v1 ``train-encoder`` outputs (same
-generator and pSp encoder) and the ``train-generator`` run's ``head_params.json``
-become ``assets/bundled`` (see :mod:`triplanenet.loading.bundled`).
+generator and pSp encoder; v2's super-resolution may be polished by stage 3, and v1
+then uses it) and the ``train-generator`` run's ``head_params.json`` become
+``assets/bundled`` (see :mod:`triplanenet.loading.bundled`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from . import guarded
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("v2", help="train-encoder output of the v2 tri-plane stage")
+    parser.add_argument("v2", help="train-encoder output of the v2 tri-plane stage (or of its stage-3 polish)")
     parser.add_argument("v1", help="train-encoder output of the v1 tri-plane stage (same pSp encoder)")
     parser.add_argument("generator", type=Path, help="train-generator output (for head_params.json)")
     parser.add_argument("out", nargs="?", type=Path, default=None,

@@ -29,6 +29,7 @@ from .files import CheckpointError
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "assets" / "bundled"
 V1_ENCODER_NAME = "v1_encoder.safetensors"
 ENCODER_PREFIX = "triplanenet_encoder."
+SUPERRESOLUTION_PREFIX = "decoder.superresolution."
 NAMES = {"bundled": 2, "bundled-v2": 2, "bundled-v1": 1}
 """Names that :func:`~triplanenet.load_inverter` accepts for the bundled model (and its version)."""
 CHECKPOINT_ENV = "TRIPLANENET_CHECKPOINT"
@@ -69,12 +70,18 @@ def load_versions(device: str | torch.device = "cpu",
 
 def save_bundled(v2: TriPlaneNet, v1: TriPlaneNet, directory: str | os.PathLike,
                  head_params: str | os.PathLike | None = None, dtype: torch.dtype = torch.float16) -> Path:
-    """Write the bundled folder from trained v2 and v1 inverters that share generator and pSp encoder."""
+    """Write the bundled folder from trained v2 and v1 inverters that share generator and pSp encoder.
+
+    The generator's super-resolution may differ (``train-encoder --stage 3`` polishes v2's); both versions
+    then use v2's.
+    """
     if v2.version != 2 or v1.version != 1:
         raise ValueError("save_bundled takes a v2 and a v1 inverter, in that order")
     shared = v1.state_dict()
     for key, value in v2.state_dict().items():
-        if not key.startswith(ENCODER_PREFIX) and not torch.equal(value, shared[key]):
+        if key.startswith((ENCODER_PREFIX, SUPERRESOLUTION_PREFIX)):
+            continue
+        if not torch.equal(value, shared[key]):
             raise ValueError(f"the v1 and v2 inverters differ outside the tri-plane branch ({key}); train both "
                              "from the same pSp stage (train-encoder --init)")
     directory = v2.save_pretrained(directory, dtype=dtype)

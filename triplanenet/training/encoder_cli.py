@@ -1,4 +1,5 @@
-"""``triplanenet train-encoder``: train TriPlaneNet's pSp encoder (stage 1) or tri-plane branch (stage 2).
+"""``triplanenet train-encoder``: train TriPlaneNet's pSp encoder (stage 1), tri-plane branch (stage 2), or
+polish the generator's super-resolution for them (stage 3).
 
 Examples::
 
@@ -9,9 +10,9 @@ Examples::
 
 ``--data`` is a folder written by ``triplanenet align PHOTOS --dataset DIR`` or
 ``synthetic``. Stage 2 starts from a stage-1 result (``--init``: a trained
-folder or a published ``.pth``). The output folder holds ``checkpoint.pt``
-(``--resume`` continues from it) and, at the end, the inverter in our format
-(``triplanenet.load_inverter(OUT)``).
+folder or a published ``.pth``), stage 3 from a stage-2 result. The output
+folder holds ``checkpoint.pt`` (``--resume`` continues from it) and, at the end,
+the inverter in our format (``triplanenet.load_inverter(OUT)``).
 """
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset folder (dataset.json + crops) or 'synthetic'")
     parser.add_argument("--generator", help="EG3D checkpoint to invert (any format load_generator reads)")
-    parser.add_argument("--init", help="start from this inverter (folder or .pth); required for --stage 2")
-    parser.add_argument("--stage", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--init", help="start from this inverter (folder or .pth); required for --stage 2 and 3")
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3), default=1,
+                        help="1: pSp, 2: the tri-plane branch, 3: the generator's super-resolution on the "
+                             "tri-plane branch's inversions (not in the paper)")
     parser.add_argument("--version", type=int, choices=(1, 2),
                         help="TriPlaneNet version: of a new model (default 2) or, with --init, a fresh tri-plane "
                              "branch of this version on the init's generator and pSp encoder")
@@ -121,8 +124,8 @@ def build_model(args: argparse.Namespace) -> TriPlaneNet:
         shared = {k: v for k, v in model.state_dict().items() if not k.startswith("triplanenet_encoder.")}
         switched.load_state_dict({**switched.state_dict(), **shared}, strict=True)
         return switched
-    if args.stage == 2:
-        raise SystemExit("error: --stage 2 needs --init (the stage-1 result)")
+    if args.stage > 1:
+        raise SystemExit(f"error: --stage {args.stage} needs --init (the stage-{args.stage - 1} result)")
     if not args.generator:
         raise SystemExit("error: give --generator (or --init)")
     generator = load_generator(args.generator)

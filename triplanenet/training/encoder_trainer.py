@@ -1,4 +1,5 @@
-"""Training TriPlaneNet's encoders, in the paper's two stages.
+"""Training TriPlaneNet's encoders, in the paper's two stages, and a third that polishes the generator's
+super-resolution for them.
 
 With x the input resized to 256 and c its camera:
 
@@ -7,9 +8,13 @@ With x the input resized to 256 and c its camera:
   with augmentations, x is augmented and renders are compared with the clean image;
 * stage 2 freezes pSp, computes the codes and initial tri-planes without
   gradients (detached), and trains ``triplanenet_encoder``: the render of the
-  refined tri-planes at c should match x (smooth L1, LPIPS, identity).
+  refined tri-planes at c should match x (smooth L1, LPIPS, identity);
+* stage 3 (not in the paper) freezes both encoders and trains the generator's
+  super-resolution (``decoder.superresolution``) with stage 2's losses on the
+  tri-plane branch's inversions. Encoders adapt to the super-resolution they were
+  trained through, so it is polished on their codes and planes, not the generator's own.
 
-v2 adds mirror terms in both stages: the planes rendered at
+v2 adds mirror terms in every stage: the planes rendered at
 ``cameras.mirror(c)`` should match ``flip(x)`` (faces are probably symmetric),
 with the same losses scaled by ``weights.mirror``. The default weights are the
 official training options' (L2/smooth-L1 1, LPIPS 0.8, identity 0.1, mirror 0.1).
@@ -37,11 +42,14 @@ from .losses import LPIPS, IdentityLoss, l2_loss, smooth_l1_loss
 
 AUGMENT_STREAM = 1 << 20
 """Rank offset of the augmentation generator, so it never coincides with the batch generator."""
+STAGES = {1: "psp_encoder", 2: "triplanenet_encoder", 3: "decoder.superresolution"}
+"""The module each stage trains (everything else is frozen)."""
 
 
 @dataclass
 class EncoderLossWeights:
-    """Loss multipliers per branch (``psp``: stage 1, ``triplane``: stage 2); ``mirror`` scales v2's mirror terms."""
+    """Loss multipliers per branch (``psp``: stage 1, ``triplane``: stages 2 and 3); ``mirror`` scales v2's mirror
+    terms."""
 
     l2_psp: float = 1.0
     lpips_psp: float = 0.8
@@ -66,8 +74,8 @@ class EncoderTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.stage not in (1, 2):
-            raise ValueError(f"stage must be 1 or 2, got {self.stage!r}")
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {sorted(STAGES)}, got {self.stage!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EncoderTrainConfig":
@@ -88,7 +96,7 @@ class Outputs:
 
 
 class EncoderTask:
-    """Stage 1 or 2 of TriPlaneNet training on ``source`` (a :class:`~.loop.Task`)."""
+    """Stage 1, 2 or 3 of TriPlaneNet training on ``source`` (a :class:`~.loop.Task`)."""
 
     def __init__(self, model: TriPlaneNet, source: Source, config: EncoderTrainConfig,
                  lpips: LPIPS | None = None, identity: IdentityLoss | None = None) -> None:
@@ -100,10 +108,10 @@ class EncoderTask:
         return self.model.latent_avg.device
 
     def trainable(self) -> torch.nn.Module:
-        return self.model.psp_encoder if self.config.stage == 1 else self.model.triplanenet_encoder
+        return self.model.get_submodule(STAGES[self.config.stage])
 
     def prepare(self) -> None:
-        """Everything frozen and in eval mode except the trained encoder; loss networks follow the device."""
+        """Everything frozen and in eval mode except the trained module; loss networks follow the device."""
         self.model.eval().requires_grad_(False)
         self.trainable().train().requires_grad_(True)
         for module in (self.lpips, self.identity):
@@ -128,7 +136,8 @@ class EncoderTask:
             with torch.no_grad():
                 codes = self.model.encode(x)
                 planes_initial = self.model.decoder.planes(codes)
-            planes = self.refine(x, codes, planes_initial, camera)
+            with torch.set_grad_enabled(self.config.stage == 2):
+                planes = self.refine(x, codes, planes_initial, camera)
         out = self.model.decoder.synthesis(codes, camera, planes=planes, deterministic=deterministic)
         mirror = (self.model.render_small(codes, planes, cameras.mirror(camera), deterministic)
                   if self.model.version == 2 else None)
