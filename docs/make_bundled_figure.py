@@ -16,26 +16,18 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from triplanenet import cameras
 from triplanenet.depth import colorize_depth, depth_range
 from triplanenet.evaluation import GroundTruth, ground_truth
 from triplanenet.loading.bundled import BUNDLED_DIR, load_versions
 from triplanenet.models.triplanenet import TriPlaneNet
 from triplanenet.views import Scene, to_uint8
 
-from figures import labelled_row, stacked  # docs/figures.py, beside this script
+from figures import TRUTH_ORDER, labelled_row, stacked, three_cameras  # docs/figures.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
-SIDE_YAW = 0.5
 DEFAULT_SEEDS = (3, 7)
-
-
-def view_cameras(truth: GroundTruth) -> torch.Tensor:
-    """Yaw -0.5, the input camera and yaw +0.5 [3,25] (the truth's cameras are input, +0.5, -0.5)."""
-    return torch.cat([cameras.camera(-SIDE_YAW, 0.0), truth.cameras[:1], cameras.camera(SIDE_YAW, 0.0)])
 
 
 def enlarged(image: np.ndarray, size: int) -> np.ndarray:
@@ -45,7 +37,7 @@ def enlarged(image: np.ndarray, size: int) -> np.ndarray:
 def model_tiles(inverter: TriPlaneNet, truth: GroundTruth, near_far: tuple[float, float]) -> list[np.ndarray]:
     """Three views and the depth of the v2 inversion of the truth's input view (images [R,R,3] uint8)."""
     inversion = inverter.invert(truth.image[:1], truth.cameras[:1])
-    out = Scene.from_inversion(inversion).render(view_cameras(truth))
+    out = Scene.from_inversion(inversion).render(three_cameras(truth.cameras[:1]))
     depth, _ = colorize_depth(out["image_depth"][1, 0], out["image_opacity"][1, 0], near=near_far[0],
                               far=near_far[1])
     size = out["image"].shape[-1]
@@ -56,7 +48,7 @@ def truth_tiles(truth: GroundTruth) -> tuple[list[np.ndarray], tuple[float, floa
     """The true views (same order as :func:`model_tiles`), the true depth, and its range."""
     near_far = depth_range(truth.depth[0, 0], truth.mask[0, 0])
     depth, _ = colorize_depth(truth.depth[0, 0], truth.mask[0, 0], near=near_far[0], far=near_far[1])
-    return [to_uint8(truth.image[i]) for i in (2, 0, 1)] + [depth], near_far
+    return [to_uint8(truth.image[i]) for i in TRUTH_ORDER] + [depth], near_far
 
 
 def main() -> None:

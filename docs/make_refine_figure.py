@@ -13,25 +13,22 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from triplanenet import Inversion, cameras
+from triplanenet import Inversion
 from triplanenet.evaluation import ground_truth
 from triplanenet.loading import load_inverter
 from triplanenet.preprocess import align_face
 from triplanenet.views import to_uint8
 
-from figures import labelled_row, stacked  # docs/figures.py, beside this script
+from figures import TRUTH_ORDER, labelled_row, stacked, three_cameras  # docs/figures.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
-SIDE_YAW = 0.5
 
 
 def three_views(inversion: Inversion) -> list[np.ndarray]:
     """The head at yaw -0.5, at its photo's camera and at yaw +0.5 (images [R,R,3] uint8)."""
-    c = torch.cat([cameras.camera(-SIDE_YAW, 0.0), inversion.camera, cameras.camera(SIDE_YAW, 0.0)])
-    images, _ = inversion.render(c)
+    images, _ = inversion.render(three_cameras(inversion.camera))
     return [to_uint8(image) for image in images]
 
 
@@ -54,8 +51,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "refinement.png")
     args = parser.parse_args()
     inverter = load_inverter("bundled")
-    truth = ground_truth(3, inverter.decoder.img_resolution)  # input view, then yaw +0.5 and -0.5
-    true_views = [to_uint8(truth.image[i]) for i in (2, 0, 1)]
+    truth = ground_truth(3, inverter.decoder.img_resolution)
+    true_views = [to_uint8(truth.image[i]) for i in TRUTH_ORDER]
     synthetic = inverter.invert(truth.image[:1], truth.cameras[:1])
     face = align_face(ROOT / "examples" / "astronaut.png")
     photo = inverter.invert(face.image, face.camera)
