@@ -35,10 +35,12 @@ import gradio as gr
 
 from triplanenet.app import Session, Workspace, steps
 from triplanenet.app.session import MAX_SESSIONS, pin_mmap_threshold
-from triplanenet.exports import mesh_figure
+from triplanenet.inversion.modes import MODE_LABELS, ModelSet
 from triplanenet.loading import CheckpointError
 from triplanenet.loading.bundled import CHECKPOINT_ENV, default_checkpoint
-from triplanenet.pipeline import MODE_LABELS, ModelSet, get_model_set
+from triplanenet.outputs.exports import mesh_figure
+from triplanenet.outputs.surface import MESH_RESOLUTION, MESH_RESOLUTIONS
+from triplanenet.pipeline import Pipeline
 from triplanenet.refinement import DEFAULT_STEPS as DEFAULT_REFINE_STEPS, STEP_LIMITS
 
 ROOT = Path(__file__).resolve().parent
@@ -130,18 +132,18 @@ def reporter(progress: gr.Progress) -> steps.Report:
 
 
 class Handlers:
-    """What each event of the page does, over one :class:`ModelSet` and :class:`Workspace`.
+    """What each event of the page does, over one :class:`Pipeline` and :class:`Workspace`.
 
     Every handler is also a named API endpoint; the work is in :mod:`triplanenet.app.steps`.
     """
 
-    def __init__(self, models: ModelSet, workspace: Workspace):
-        self.models, self.workspace = models, workspace
+    def __init__(self, pipeline: Pipeline, workspace: Workspace):
+        self.pipeline, self.models, self.workspace = pipeline, pipeline.models, workspace
 
     def align(self, photo: str | dict | None, face_index: float | None):
         """Crop and pose a face: preview with landmarks, summary, the 512 crop and its 25-number EG3D camera."""
         index = steps.check_number("The face number", 0 if face_index is None else face_index, FACE_INDICES)
-        alignment = steps.align(photo_source(photo), int(index))
+        alignment = steps.align(self.pipeline, photo_source(photo), int(index))
         return alignment.preview, alignment.summary, alignment.crop, alignment.camera
 
     def invert(self, crop, camera, mode: str, session: Session | None, request: gr.Request,
@@ -154,7 +156,7 @@ class Handlers:
         self.models.inverter(mode)  # an unknown mode is refused before any work
         progress(0.1, desc=f"inverting with {MODE_LABELS[mode]}")
         start = time.perf_counter()
-        inversion, input_view = gpu_invert(self.models, source, camera, mode)
+        inversion, input_view = gpu_invert(self.pipeline, source, camera, mode)
         seconds = time.perf_counter() - start
         session = self.workspace.session(request.session_hash or (session.key if session else uuid.uuid4().hex))
         session.start(inversion, input_view)
@@ -174,7 +176,7 @@ class Handlers:
         """
         session = self.workspace.require(session)
         start = time.perf_counter()
-        for update in gpu_refine(session.inversion, count):
+        for update in gpu_refine(self.pipeline, session.inversion, count):
             progress(update.step / update.steps, desc=f"refining: step {update.step} of {update.steps}")
             if update.result is None and update.preview is not None:
                 yield update.preview, gr.skip(), gr.skip()
@@ -199,7 +201,7 @@ class Handlers:
     def depth(self, session: Session | None):
         """Depth at the photo's camera: colour picture, and raw .npy (512x512 float32, world units)."""
         session = self.workspace.require(session)
-        depth, picture = steps.depth_at_crop(session.input_view)
+        depth, picture = steps.depth(session.input_view)
         return picture, str(session.save_depth(depth))
 
     def mesh(self, resolution: float, session: Session | None, progress=gr.Progress()):
@@ -305,7 +307,7 @@ def depth_and_mesh_sections(page: Page) -> None:
         page.model3d = gr.Model3D(label="Mesh (GLB)", height=420, elem_id="mesh3d")
         page.figure = gr.Plot(label="Interactive mesh (plotly)", elem_id="mesh-plot")
     with gr.Row():
-        page.resolution = gr.Slider(*steps.MESH_RESOLUTIONS, value=256, step=32,
+        page.resolution = gr.Slider(*MESH_RESOLUTIONS, value=MESH_RESOLUTION, step=32,
                                     label="Mesh resolution (grid points per axis)")
         page.mesh_files = gr.File(label="Mesh downloads (.glb, .ply, .obj)", file_count="multiple")
     page.mesh_note = gr.Markdown(label="Mesh note")
@@ -376,9 +378,10 @@ def wire_events(page: Page, handlers: Handlers, demo: gr.Blocks) -> None:
     demo.unload(handlers.end_session)
 
 
-def build_app(models: ModelSet, workspace: Workspace) -> gr.Blocks:
+def build_app(pipeline: Pipeline, workspace: Workspace) -> gr.Blocks:
     """The page: upload -> alignment -> inversion (-> refinement) -> views -> depth -> mesh, then video, downloads."""
-    handlers, page = Handlers(models, workspace), Page()
+    handlers, page = Handlers(pipeline, workspace), Page()
+    models = pipeline.models
     with gr.Blocks(title="TriPlaneNet: a face photo in 3D", delete_cache=CACHE_SWEEP) as demo:
         page.session = gr.State(None, time_to_live=SESSION_TTL, delete_callback=handlers.forget)
         gr.Markdown("# TriPlaneNet: a face photo in 3D\n"
@@ -428,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pin_mmap_threshold()
     try:
-        models = get_model_set(args.checkpoint)
+        pipeline = Pipeline.from_pretrained(args.checkpoint)
     except (CheckpointError, ValueError, OSError) as exc:
         print(f"error: cannot load the model {args.checkpoint!r}: {exc}", file=sys.stderr)
         return 2
@@ -437,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workspace = open_workspace(args.max_sessions)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
-    demo = build_app(models, workspace)
+    demo = build_app(pipeline, workspace)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
     demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False, max_file_size="40mb",
                 allowed_paths=[str(ROOT / "examples"), str(workspace.root)])

@@ -23,7 +23,7 @@ from skimage import data
 from timing import median_seconds
 from triplanenet import TriPlaneNet
 from triplanenet.app import steps
-from triplanenet.pipeline import ModelSet, get_model_set
+from triplanenet.inversion.modes import ModelSet, get_model_set
 
 
 def full_size_models() -> ModelSet:

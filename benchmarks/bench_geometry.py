@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from timing import median_seconds
-from triplanenet import geometry
+from triplanenet.outputs import geometry
 
 PLANE_AXES = ((0, 1), (0, 2), (2, 0))
 HEAD_RADII = (0.24, 0.32, 0.28)  # world x, y, z half-extents of the blob (box 1)

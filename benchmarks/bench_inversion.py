@@ -20,7 +20,8 @@ from typing import Callable
 import torch
 
 from triplanenet import TriPlaneNet, cameras
-from triplanenet.inversion import Inversion
+from triplanenet.inversion.result import Inversion
+from triplanenet import invert
 
 DEPTH_SETTINGS = {"48+48 (trained)": 48, "96+96 (official)": 96}
 
@@ -55,7 +56,7 @@ def set_depth_samples(model: TriPlaneNet, samples: int) -> None:
 
 def invert_and_render(model: TriPlaneNet, image: torch.Tensor, camera: torch.Tensor) -> Inversion:
     """What the app does first: invert, then show the result at the input camera (the first 512 render)."""
-    inversion = model.invert(image, camera)
+    inversion = invert(model, image, camera)
     inversion.render()
     return inversion
 
@@ -85,7 +86,7 @@ def inversion_rows(model: TriPlaneNet, runs: int) -> list[Row]:
             ("re-render from Inversion (512, new camera)", depth,
              *median_seconds(lambda: inversion.render(side), runs)),
             ("w+ only inversion incl. first 512 render", depth,
-             *median_seconds(lambda: model.invert(image, camera, refine=False).render(), runs)),
+             *median_seconds(lambda: invert(model, image, camera, branch=False).render(), runs)),
         ]
     return rows
 

@@ -23,7 +23,8 @@ from bench_inversion import build_model
 from triplanenet import Inversion, cameras
 from triplanenet.evaluation import ground_truth
 from triplanenet.loading import load_inverter
-from triplanenet.refinement import DEFAULT_STEPS, RefineSettings, refinement_steps
+from triplanenet.refinement.fit import DEFAULT_STEPS, RefineSettings, refinement_steps
+from triplanenet import invert, refine
 
 Row = tuple[str, str, float, float, float, str]
 
@@ -44,7 +45,7 @@ def whole_refinement(inversion: Inversion, settings: RefineSettings, runs: int) 
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        inversion.refine(settings=settings)
+        refine(inversion, settings=settings)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -52,7 +53,7 @@ def whole_refinement(inversion: Inversion, settings: RefineSettings, runs: int) 
 def bundled_rows(checkpoint: str, runs: int) -> list[Row]:
     inverter = load_inverter(checkpoint)
     truth = ground_truth(0, inverter.decoder.img_resolution)
-    inversion = inverter.invert(truth.image[:1], truth.cameras[:1])
+    inversion = invert(inverter, truth.image[:1], truth.cameras[:1])
     rows = []
     for fast in (False, True):
         settings = RefineSettings(fast=fast)
@@ -66,7 +67,7 @@ def full_size_rows() -> list[Row]:
     model = build_model(use_pixelshuffle=False)
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, 512, 512, generator=generator) * 2 - 1
-    inversion = model.invert(image, cameras.camera(0.2, -0.05))
+    inversion = invert(model, image, cameras.camera(0.2, -0.05))
     rows = []
     for fast in (False, True):
         step, step_cpu = timed_steps(inversion, RefineSettings(steps=2, fast=fast))

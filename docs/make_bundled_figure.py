@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from triplanenet.depth import colorize_depth, depth_range
+from triplanenet.outputs.depth import colorize_depth, depth_range
 from triplanenet.evaluation import GroundTruth, ground_truth
 from triplanenet.loading.bundled import BUNDLED_DIR, load_versions
 from triplanenet.models.triplanenet import TriPlaneNet
-from triplanenet.views import Scene, to_uint8
+from triplanenet.outputs.views import to_uint8
+from triplanenet import invert
 
 from figures import TRUTH_ORDER, labelled_row, stacked, three_cameras  # docs/figures.py, beside this script
 
@@ -36,8 +37,8 @@ def enlarged(image: np.ndarray, size: int) -> np.ndarray:
 
 def model_tiles(inverter: TriPlaneNet, truth: GroundTruth, near_far: tuple[float, float]) -> list[np.ndarray]:
     """Three views and the depth of the v2 inversion of the truth's input view (images [R,R,3] uint8)."""
-    inversion = inverter.invert(truth.image[:1], truth.cameras[:1])
-    out = Scene.from_inversion(inversion).render(three_cameras(truth.cameras[:1]))
+    inversion = invert(inverter, truth.image[:1], truth.cameras[:1])
+    out = inversion.synthesis(three_cameras(truth.cameras[:1]))
     depth, _ = colorize_depth(out["image_depth"][1, 0], out["image_opacity"][1, 0], near=near_far[0],
                               far=near_far[1])
     size = out["image"].shape[-1]

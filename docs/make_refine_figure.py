@@ -19,7 +19,8 @@ from triplanenet import Inversion
 from triplanenet.evaluation import ground_truth
 from triplanenet.loading import load_inverter
 from triplanenet.preprocess import align_face
-from triplanenet.views import to_uint8
+from triplanenet.outputs.views import to_uint8
+from triplanenet import invert, refine
 
 from figures import TRUTH_ORDER, labelled_row, stacked, three_cameras  # docs/figures.py, beside this script
 
@@ -38,7 +39,7 @@ def blank(like: np.ndarray) -> np.ndarray:
 
 def head_rows(name: str, inversion: Inversion, truth: list[np.ndarray] | None) -> list[Image.Image]:
     photo = to_uint8(inversion.input_image[0])
-    refined = inversion.refine()
+    refined = refine(inversion, )
     truth_row = f"{name}: truth at yaw -0.5 | photo camera | +0.5"
     rows = [labelled_row(truth_row, [blank(truth[0]), *truth])] if truth else []
     return rows + [
@@ -53,9 +54,9 @@ def main() -> None:
     inverter = load_inverter("bundled")
     truth = ground_truth(3, inverter.decoder.img_resolution)
     true_views = [to_uint8(truth.image[i]) for i in TRUTH_ORDER]
-    synthetic = inverter.invert(truth.image[:1], truth.cameras[:1])
+    synthetic = invert(inverter, truth.image[:1], truth.cameras[:1])
     face = align_face(ROOT / "examples" / "astronaut.png")
-    photo = inverter.invert(face.image, face.camera)
+    photo = invert(inverter, face.image, face.camera)
     rows = head_rows("held-out synthetic head", synthetic, true_views) + head_rows("astronaut photo", photo, None)
     stacked(rows).save(args.out)
     print(args.out)

@@ -21,9 +21,9 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 from app_server import AppServer, start_app, wait_for  # noqa: E402
 import triplanenet  # noqa: E402
-from triplanenet.pipeline import BUNDLED_NOTE, MODE_LABELS, load_model_set  # noqa: E402
+from triplanenet.inversion.modes import BUNDLED_NOTE, MODE_LABELS, load_model_set
 from triplanenet.loading.bundled import BUNDLED_DIR  # noqa: E402
-from triplanenet.views import to_uint8  # noqa: E402
+from triplanenet.outputs.views import to_uint8
 
 SESSIONS = 8
 RSS_GROWTH_LIMIT_MIB = 1500

@@ -20,10 +20,11 @@ from PIL import Image
 
 from triplanenet import cameras
 from triplanenet.app.session import OWNER_FILE, SERVED_DIR, Workspace, sweep_stale_roots
-from triplanenet.images import as_images
-from triplanenet.inversion import Inversion, as_cameras
-from triplanenet.preprocess.images import MAX_CROP_SIDE
-from triplanenet.views import View
+from triplanenet.image_tensors import as_images
+from triplanenet.inversion.result import Inversion
+from triplanenet.cameras import as_cameras
+from triplanenet.image_tensors import MAX_CROP_SIDE
+from triplanenet.outputs.views import View
 
 CROP_RSS_LIMIT_MIB = 300
 """A refused 12000x12000 crop must not be decoded: the server's RSS grows by less than this."""

@@ -17,9 +17,9 @@ from triplanenet.cli import main as cli_main
 from triplanenet.evaluation import (EVALUATION_STREAM, METRICS, Report, chamfer_distance, depth_error,
                                     evaluation_head, methods_for, parse_seeds, point_triangle_distance, psnr, ssim,
                                     surface_mesh)
-from triplanenet.geometry import trim_width
+from triplanenet.outputs.geometry import trim_width
 from triplanenet.loading import bundled, load_inverter
-from triplanenet.meshes import Mesh
+from triplanenet.outputs.meshes import Mesh
 from triplanenet.evaluation.protocol import TRUE_PARAMS, checkpoint_folder
 from triplanenet.synthetic import SIZE, render, sdf
 from triplanenet.synthetic.codes import NORMALIZATION_NAME, HeadCodes
@@ -191,7 +191,7 @@ def test_evaluate_two_held_out_heads_end_to_end(tmp_path, capsys):
 def test_other_checkpoints_offer_their_own_version_and_w_plus(tmp_path):
     load_inverter("bundled-v1").save_pretrained(tmp_path / "v1")
     methods = methods_for(str(tmp_path / "v1"))
-    assert [(m.name, m.refine) for m in methods] == [("w+", False), ("v1", True)]
+    assert [(m.name, m.pipeline.models.inverter(m.mode)[1]) for m in methods] == [("w+", False), ("v1", True)]
     assert [m.name for m in methods_for("bundled")] == ["w+", "v1", "v2"]
 
 

@@ -7,8 +7,8 @@ import torch
 import trimesh
 from PIL import Image
 
-from triplanenet import depth, exports, geometry, meshes
-from triplanenet.geometry import LEVEL
+from triplanenet.outputs import depth, exports, meshes, surface
+from triplanenet.outputs.geometry import LEVEL
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def mesh() -> meshes.Mesh:
     def field(points: torch.Tensor):
         scaled = (points / torch.tensor([0.15, 0.25, 0.2])).norm(dim=1, keepdim=True)
         return LEVEL + 50 * (1 - scaled), torch.cat([points + 0.5, 1 - (points[:, :1] + 0.5)], dim=1)
-    return geometry.extract_mesh(field, 64, coarse=16)
+    return surface.extract_mesh(field, 64, coarse=16)
 
 
 @pytest.mark.parametrize("suffix", [".ply", ".glb", ".obj"])
@@ -100,14 +100,3 @@ def test_depth_image_has_a_legend(tmp_path):
     pixels = np.asarray(image)
     legend = pixels[:, 256:]
     assert (legend != 255).any(axis=2).sum() > 200  # bar and text drawn
-
-
-def test_depth_figures():
-    values, opacity = _depth_and_opacity()
-    heat = exports.depth_figure(values, opacity)
-    z = np.asarray(heat.data[0].z, dtype=float)
-    assert np.isnan(z[opacity <= 0.5]).all() and np.isfinite(z[opacity > 0.5]).all()
-    surface = exports.depth_figure(values, opacity, kind="surface")
-    assert surface.data[0].type == "surface"
-    with pytest.raises(ValueError):
-        exports.depth_figure(values, opacity, kind="pie")

@@ -11,7 +11,7 @@ import torch
 from triplanenet import configs
 from triplanenet.cli import main as cli_main
 from triplanenet.synthetic import HeadParams, render
-from triplanenet.images import EMPTY_SPACE, with_background
+from triplanenet.image_tensors import EMPTY_SPACE, with_background
 from triplanenet.training.data import CacheSpec, GroundTruthCache
 from triplanenet.training.generator_trainer import (GeneratorTask, GeneratorTrainConfig, build_generator,
                                                     param_statistics, pixels_of)

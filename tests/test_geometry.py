@@ -10,8 +10,8 @@ import trimesh
 from scipy.sparse.csgraph import connected_components
 
 from conftest import load_benchmark
-from triplanenet import geometry, meshes
-from triplanenet.geometry import LEVEL, Field
+from triplanenet.outputs import geometry, meshes, surface
+from triplanenet.outputs.geometry import LEVEL, Field
 
 
 
@@ -59,8 +59,8 @@ def assert_same_surface(field: Field, resolution: int, box: float = 1.0, **spars
     """
     dense = geometry.dense_grid(field, resolution, box)
     sparse = geometry.sparse_grid(field, resolution, box, **sparse_options)
-    dense_vertices, dense_faces = geometry.marching_cubes(dense)
-    sparse_vertices, sparse_faces = geometry.marching_cubes(sparse)
+    dense_vertices, dense_faces = surface.marching_cubes(dense)
+    sparse_vertices, sparse_faces = surface.marching_cubes(sparse)
     assert len(dense_faces) > 0
     assert sparse_vertices.shape == dense_vertices.shape
     np.testing.assert_array_equal(sparse_faces, dense_faces)
@@ -76,7 +76,7 @@ def to_trimesh(mesh: meshes.Mesh) -> trimesh.Trimesh:
 @pytest.mark.parametrize("method", ["dense", "sparse"])
 def test_sphere_radius_watertight_outward_coloured(method):
     radius, resolution = 0.3, 64
-    mesh = geometry.extract_mesh(sphere_field(radius), resolution, method=method, coarse=16)
+    mesh = surface.extract_mesh(sphere_field(radius), resolution, method=method, coarse=16)
     voxel = 1.0 / (resolution - 1)
     distance = np.linalg.norm(mesh.vertices, axis=1)
     assert np.abs(distance - radius).max() < voxel
@@ -95,7 +95,7 @@ def test_sphere_radius_watertight_outward_coloured(method):
 
 def test_world_orientation_of_an_asymmetric_shape():
     radii, nose = (0.15, 0.25, 0.2), 0.05
-    mesh = geometry.extract_mesh(head_like_field(radii, nose), 96, coarse=24)
+    mesh = surface.extract_mesh(head_like_field(radii, nose), 96, coarse=24)
     voxel = 1.0 / 95
     low, high = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
     np.testing.assert_allclose(high[:2], radii[:2], atol=voxel)
@@ -128,11 +128,11 @@ def test_border_trim_cuts_density_on_the_box_walls():
         return torch.maximum(sigma, wall), position_colour(points)
 
     resolution = 64
-    trimmed = geometry.extract_mesh(walls, resolution, method="dense")
+    trimmed = surface.extract_mesh(walls, resolution, method="dense")
     assert np.abs(np.linalg.norm(trimmed.vertices, axis=1) - 0.2).max() < 1 / (resolution - 1)
-    untrimmed = geometry.extract_mesh(walls, resolution, method="dense", trim=False)
+    untrimmed = surface.extract_mesh(walls, resolution, method="dense", trim=False)
     assert np.abs(untrimmed.vertices).max() > 0.45
-    sparse = geometry.extract_mesh(walls, resolution, method="sparse", trim=False, coarse=16)
+    sparse = surface.extract_mesh(walls, resolution, method="sparse", trim=False, coarse=16)
     np.testing.assert_array_equal(sparse.faces, untrimmed.faces)
 
 
@@ -140,7 +140,7 @@ def test_trim_closes_a_surface_cut_by_the_trim_planes():
     def column(points: torch.Tensor):  # an infinite vertical cylinder, like a neck leaving the box
         return LEVEL + 100 * (0.1 - points[:, [0, 2]].norm(dim=1, keepdim=True)), position_colour(points)
 
-    mesh = geometry.extract_mesh(column, 64, coarse=16)
+    mesh = surface.extract_mesh(column, 64, coarse=16)
     tm = to_trimesh(mesh)
     assert tm.is_watertight and tm.volume > 0
     pad = geometry.trim_width(64)  # the caps lie between the last trimmed and first kept points
@@ -153,7 +153,7 @@ def test_marching_cubes_mask_convention():
     values[3, 3, 3] = 20.0  # the 8 cells around point (3,3,3) hold the surface
     mask = np.zeros_like(values, bool)
     mask[3, 3, 3] = True  # enables the cell spanning points [2,3]^3 only
-    vertices, faces = geometry.marching_cubes(geometry.DensityGrid(values, 5.0, mask, 0), LEVEL)
+    vertices, faces = surface.marching_cubes(geometry.DensityGrid(values, 5.0, mask, 0), LEVEL)
     world_to_index = vertices + 2.5
     assert len(faces) == 1
     assert world_to_index.min() >= 2 - 1e-6 and world_to_index.max() <= 3 + 1e-6
@@ -179,8 +179,8 @@ def test_search_finds_specks_off_the_surface():
     """A noisy field has specks of density next to the surface that the coarse lattice
     cannot see: without the search they are missing (and only they), with it the mesh is dense's."""
     field = load_benchmark("bench_geometry").make_head_field(plane_resolution=128, seed=0, speckle=0.15)
-    dense_vertices, dense_faces = geometry.marching_cubes(geometry.dense_grid(field, 96))
-    bare_vertices, _ = geometry.marching_cubes(geometry.sparse_grid(field, 96, coarse=24, search=0))
+    dense_vertices, dense_faces = surface.marching_cubes(geometry.dense_grid(field, 96))
+    bare_vertices, _ = surface.marching_cubes(geometry.sparse_grid(field, 96, coarse=24, search=0))
     dense_keys = {tuple(v) for v in np.round(dense_vertices, 5).tolist()}
     bare_keys = {tuple(v) for v in np.round(bare_vertices, 5).tolist()}
     assert bare_keys < dense_keys
@@ -201,24 +201,24 @@ def test_sparse_with_full_coarse_resolution_is_dense():
 
 
 def test_no_surface_gives_an_empty_mesh():
-    empty = geometry.extract_mesh(lambda p: (torch.zeros(len(p), 1), torch.zeros(len(p), 3)), 32)
+    empty = surface.extract_mesh(lambda p: (torch.zeros(len(p), 1), torch.zeros(len(p), 3)), 32)
     assert empty.vertices.shape == (0, 3) and empty.faces.shape == (0, 3)
 
 
 def test_largest_component_keeps_the_biggest_piece():
-    mesh = geometry.extract_mesh(several_components_field(), 64, keep_largest=True, coarse=16)
+    mesh = surface.extract_mesh(several_components_field(), 64, keep_largest=True, coarse=16)
     assert to_trimesh(mesh).is_watertight
     center = mesh.vertices.mean(axis=0)
     np.testing.assert_allclose(center, [-0.12, 0.0, 0.0], atol=0.01)
     assert np.abs(np.linalg.norm(mesh.vertices - center, axis=1) - 0.18).max() < 1 / 63
-    vertices, faces = geometry.marching_cubes(geometry.dense_grid(several_components_field(), 64))
+    vertices, faces = surface.marching_cubes(geometry.dense_grid(several_components_field(), 64))
     kept_vertices, kept_faces, kept = meshes.largest_component(vertices, faces)
     np.testing.assert_array_equal(kept_vertices, vertices[kept])
     np.testing.assert_array_equal(kept[kept_faces], faces[np.isin(faces[:, 0], kept)])
 
 
 def test_taubin_smoothing_removes_noise_without_shrinking():
-    vertices, faces = geometry.marching_cubes(geometry.dense_grid(sphere_field(0.3), 64))
+    vertices, faces = surface.marching_cubes(geometry.dense_grid(sphere_field(0.3), 64))
     noisy = vertices + np.random.default_rng(0).normal(0, 0.004, vertices.shape).astype(np.float32)
     smooth = meshes.taubin_smooth(noisy, faces, iterations=10)
     radius = np.linalg.norm(smooth, axis=1)
@@ -228,10 +228,10 @@ def test_taubin_smoothing_removes_noise_without_shrinking():
 
 
 def test_extract_mesh_with_cleanup_and_no_colours():
-    mesh = geometry.extract_mesh(several_components_field(), 64, keep_largest=True, smooth_iterations=5,
+    mesh = surface.extract_mesh(several_components_field(), 64, keep_largest=True, smooth_iterations=5,
                                  colors=False, coarse=16)
     assert (mesh.colors == 255).all()
     assert np.isfinite(mesh.normals).all()
     np.testing.assert_allclose(np.linalg.norm(mesh.normals, axis=1), 1, atol=1e-5)
     with pytest.raises(ValueError):
-        geometry.extract_mesh(several_components_field(), 32, method="fast")
+        surface.extract_mesh(several_components_field(), 32, method="fast")

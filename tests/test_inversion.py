@@ -23,8 +23,9 @@ from PIL import Image
 import triplanenet
 from conftest import assert_close_scaled
 from triplanenet import CheckpointError, Inversion, TriPlaneNet, cameras, load_inverter
-from triplanenet.images import as_images, resize_images
-from triplanenet.inversion import as_cameras
+from triplanenet.image_tensors import as_images, resize_images
+from triplanenet.cameras import as_cameras
+from triplanenet import invert
 
 SMALL_BODY = {"units": (1, 1, 1, 2), "channels": (8, 8, 16, 16)}
 SMALL_PSP = {"input_size": 32, "coarse_ind": 14, "middle_ind": 14, **SMALL_BODY}
@@ -78,7 +79,7 @@ def camera() -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def inversions(models, face, camera) -> dict[str, Inversion]:
-    return {variant: model.invert(face, camera) for variant, model in models.items()}
+    return {variant: invert(model, face, camera) for variant, model in models.items()}
 
 
 @dataclass
@@ -174,7 +175,7 @@ def test_published_layout_pth_loads_and_inverts(models, inversions, face, camera
     assert loaded.load_report == ([], [])
     for (k1, v1), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert k1 == k2 and torch.equal(v1, v2), k1
-    assert_same_inversion(loaded.invert(face, camera), inversions[variant])
+    assert_same_inversion(invert(loaded, face, camera), inversions[variant])
 
 
 def test_official_depth_doubling_is_the_default_and_legacy_format_loads(models, tmp_path):
@@ -274,7 +275,7 @@ def test_full_size_published_v2_checkpoint_loads_and_inverts(tmp_path):
     assert inverter.decoder.rendering_kwargs["depth_resolution"] == 96
     assert all(torch.equal(inverter.state_dict()[name], t) for name, t in expected.items())
     inverter.decoder.neural_rendering_resolution = 32
-    inversion = inverter.invert(torch.zeros(3, 512, 512), cameras.camera(0.2, 0.0))
+    inversion = invert(inverter, torch.zeros(3, 512, 512), cameras.camera(0.2, 0.0))
     assert inversion.planes.shape == (1, 3, 32, 256, 256) and torch.isfinite(inversion.planes).all()
     assert not torch.equal(inversion.planes, inversion.planes_initial)
 
@@ -313,7 +314,7 @@ def test_unreadable_inversion_files_give_clear_errors(tiny_generator, tmp_path):
 def test_rerender_and_query_never_run_the_encoders(models, face, camera):
     model = models["v2_up"]
     with counting_calls(model) as calls:
-        inversion = model.invert(face, camera)
+        inversion = invert(model, face, camera)
         assert calls.counts == {"psp_encoder": 1, "triplanenet_encoder": 1}
         image, depth = inversion.render(cameras.camera([-0.3, 0.4], 0.1), neural_rendering_resolution=16)
         inversion.query(torch.zeros(5, 3))
@@ -325,7 +326,7 @@ def test_rerender_and_query_never_run_the_encoders(models, face, camera):
 def test_v2_branch_sees_render_difference_and_mirrored_difference(models, face, camera):
     model = models["v2_ps"]
     with counting_calls(model) as calls:
-        inversion = model.invert(face, camera)
+        inversion = invert(model, face, camera)
     (inputs,) = calls.inputs
     G = model.decoder
     x = resize_images(inversion.input_image, 256)
@@ -339,7 +340,7 @@ def test_v2_branch_sees_render_difference_and_mirrored_difference(models, face, 
 def test_v1_cascaded_refinement_replaces_the_offsets(models, face, camera):
     model = models["v1"]
     with counting_calls(model) as calls:
-        inversion = model.invert(face, camera, cttr=True)
+        inversion = invert(model, face, camera, cttr=True)
     assert calls.counts["triplanenet_encoder"] == 2 and inversion.method == "v1+cttr"
     first, second = calls.inputs
     assert first.shape == second.shape == (1, 6, 256, 256)
@@ -353,7 +354,7 @@ def test_v1_cascaded_refinement_replaces_the_offsets(models, face, camera):
 def test_wplus_only_mode_skips_the_branch(models, face, camera, tmp_path):
     model = models["v2_up"]
     with counting_calls(model) as calls:
-        inversion = model.invert(face, camera, refine=False)
+        inversion = invert(model, face, camera, branch=False)
     assert calls.counts == {"psp_encoder": 1} and inversion.method == "w+"
     assert torch.equal(inversion.planes, inversion.planes_initial)
     assert_same_inversion(Inversion.load(inversion.save(tmp_path / "w.safetensors")), inversion)
@@ -368,10 +369,10 @@ def test_batch_of_two_matches_single_inversions(models, face, camera):
     model = models["v2_ps"]
     other = np.ascontiguousarray(face[:, ::-1])
     cams = torch.cat([camera, cameras.camera(-0.3, 0.05)])
-    batch = model.invert(np.stack([face, other]), cams)
+    batch = invert(model, np.stack([face, other]), cams)
     assert batch.ws.shape == (2, 14, 512) and batch.planes.shape == (2, 3, 32, 256, 256)
     assert batch.camera.shape == (2, 25) and batch.input_image.shape == (2, 3, 128, 128)
-    single = model.invert(other, cams[1])
+    single = invert(model, other, cams[1])
     for name in ("ws", "planes_initial", "planes"):
         assert_close_scaled(getattr(batch, name)[1:], getattr(single, name), name=name)
 
@@ -431,7 +432,7 @@ def test_wrong_cameras_give_clear_errors(camera, n, message):
 
 def test_wrong_calls_give_clear_errors(models, inversions, face, camera):
     with pytest.raises(ValueError, match="v1 option"):
-        models["v2_ps"].invert(face, camera, cttr=True)
+        invert(models["v2_ps"], face, camera, cttr=True)
     with pytest.raises(ValueError, match="version"):
         TriPlaneNet(version=3)
     batch = Inversion(*(torch.cat([t, t]) for t in (inversions["v1"].ws, inversions["v1"].planes_initial,

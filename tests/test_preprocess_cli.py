@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from triplanenet import cameras
-from triplanenet.commands import DEBUG_ENV, align, guarded
+from triplanenet.commands.common import DEBUG_ENV, guarded
+from triplanenet.commands import align
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the astronaut test photo")
 ROOT = Path(__file__).resolve().parents[1]

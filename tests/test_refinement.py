@@ -15,10 +15,10 @@ import torch
 from conftest import ROOT
 
 import triplanenet
-from triplanenet import Inversion, TriPlaneGenerator, cameras, configs
+from triplanenet import Inversion, TriPlaneGenerator, cameras, configs, invert
 from triplanenet.evaluation import ground_truth, psnr
-from triplanenet.refinement import (DEFAULT_STEPS, RefineSettings, check_steps, fit_resolution, refine,
-                                    refinement_steps)
+from triplanenet.refinement.fit import (DEFAULT_STEPS, RefineSettings, check_steps, fit_resolution, refine,
+    refinement_steps)
 
 QUICK = RefineSettings(steps=3, resolution=32, density_points=512)
 
@@ -53,7 +53,7 @@ def test_photo_and_mirror_as_one_scene_are_the_generators_renders_at_the_fit_res
 def test_refinement_fits_the_photo_and_is_deterministic(inversion):
     losses = [state.loss for state in refinement_steps(inversion, RefineSettings(**{**QUICK.__dict__, "steps": 6}))]
     assert len(losses) == 6 and losses[-1] < losses[0]
-    first, second = refine(inversion, settings=QUICK), inversion.refine(settings=QUICK)
+    first, second = refine(inversion, settings=QUICK), refine(inversion, settings=QUICK)
     assert torch.equal(first.planes, second.planes) and torch.equal(first.ws, second.ws)
     assert not torch.equal(first.planes, inversion.planes)
     assert torch.equal(first.planes_initial, inversion.planes_initial)
@@ -106,7 +106,7 @@ def test_an_inversion_without_its_photo_says_what_is_missing(inversion):
     photoless = Inversion(inversion.ws, inversion.planes_initial, inversion.planes, inversion.camera,
                           generator=inversion.generator)
     with pytest.raises(ValueError, match="no photo"):
-        photoless.refine(steps=1)
+        refine(photoless, steps=1)
 
 
 def test_fit_resolution_is_the_super_resolutions_input(inversion):
@@ -137,8 +137,8 @@ def test_bundled_refinement_sharpens_the_same_view_and_keeps_the_others():
     """A held-out head: +2 dB at its own camera in 10 steps, novel views at yaw +-0.5 no worse than v2 - 0.5 dB."""
     v2 = triplanenet.load_inverter("bundled")
     truth = ground_truth(0, v2.decoder.img_resolution)
-    encoded = v2.invert(truth.image[:1], truth.cameras[:1])
-    refined = encoded.refine(steps=10)
+    encoded = invert(v2, truth.image[:1], truth.cameras[:1])
+    refined = refine(encoded, steps=10)
     before, after = psnr(encoded.render(truth.cameras)[0], truth.image), psnr(refined.render(truth.cameras)[0],
                                                                                  truth.image)
     assert after[0] > before[0] + 2.0, (before, after)

@@ -1,13 +1,13 @@
-"""The package's import graph: no cycles, and networks (``models/``) that know nothing of loading or front ends.
+"""The package's shape: import layers that point one way, no cycles, one file name per module, short modules.
 
 The graph is read with :mod:`ast`, without importing anything. Every ``import`` /
 ``from ... import`` inside ``triplanenet/`` is an edge, wherever it stands: a
 function-level (deferred) import still ties two modules together, it only hides
-the cycle from the interpreter. Only imports under ``if TYPE_CHECKING:`` are left
-out: they never run. ``from package import name`` points at the
-submodule ``package.name`` when there is one, else at ``package`` itself.
-Importing a submodule also runs its parent packages' ``__init__``; those implicit
-edges are left out (otherwise every package that re-exports a child would be a cycle).
+the cycle from the interpreter, and an ``if TYPE_CHECKING:`` import is a dependency
+all the same. ``from package import name`` points at the submodule
+``package.name`` when there is one, else at ``package`` itself. Importing a
+submodule also runs its parent packages' ``__init__``; those implicit edges are
+left out (otherwise every package that re-exports a child would be a cycle).
 """
 from __future__ import annotations
 
@@ -16,11 +16,29 @@ from pathlib import Path
 
 PACKAGE = "triplanenet"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
-NETWORKS = f"{PACKAGE}.models"
-TYPE_CHECKING = "TYPE_CHECKING"
 TRAINING_COMMANDS = {"train-encoder", "train-generator"}
 """Still in ``training/*_cli.py``, next to the trainers they drive."""
-NOT_FOR_NETWORKS = tuple(f"{PACKAGE}.{name}" for name in ("loading", "app", "commands"))
+LAYERS = [
+    ("cameras", "configs", "pretrained", "devices", "image_tensors"),
+    ("models", "rendering"),
+    ("loading", "synthetic"),
+    ("preprocess", "identity"),
+    ("inversion",),
+    ("refinement",),
+    ("outputs",),
+    ("pipeline",),
+    ("evaluation",),
+    ("training",),
+    ("app", "commands", "cli", ""),
+]
+"""Top-level modules and packages from the bottom up: utilities, networks, checkpoints and synthetic data, then
+the stages in the order of the flow (photo -> crop and camera -> inversion -> refinement -> views, depth and
+mesh), the pipeline that chains them, evaluation and training, and the front ends (``""`` is the package's own
+``__init__``, which re-exports the public API). A module imports from its own layer and those below, never above."""
+MAX_LINES = 400
+LONG_LINES = 350
+"""Modules longer than this say why in their docstring (a sentence with the word "longer")."""
+SHARED_FILE_NAMES = {"__init__.py", "__main__.py"}
 
 
 def module_names(root: Path = ROOT) -> dict[str, Path]:
@@ -32,28 +50,11 @@ def module_names(root: Path = ROOT) -> dict[str, Path]:
     return names
 
 
-def is_type_checking(node: ast.AST) -> bool:
-    """Whether ``node`` is an ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``) block."""
-    test = getattr(node, "test", None) if isinstance(node, ast.If) else None
-    return (isinstance(test, ast.Name) and test.id == TYPE_CHECKING) or (
-        isinstance(test, ast.Attribute) and test.attr == TYPE_CHECKING)
-
-
-def executed_nodes(tree: ast.AST) -> list[ast.AST]:
-    """Every node of ``tree`` except the bodies of ``if TYPE_CHECKING:`` blocks (their ``else`` runs)."""
-    nodes, pending = [], [tree]
-    while pending:
-        node = pending.pop()
-        nodes.append(node)
-        pending.extend(node.orelse if is_type_checking(node) else ast.iter_child_nodes(node))
-    return nodes
-
-
 def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
     """The package's own modules that module ``name`` (file ``path``) imports, anywhere in the file."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    for node in executed_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -128,11 +129,50 @@ def test_the_package_has_no_import_cycle():
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
 
 
-def test_networks_import_nothing_from_loading_or_front_ends():
+def layer(module: str) -> int:
+    """The index in :data:`LAYERS` of a dotted module name."""
+    top = module.split(".")[1] if "." in module else ""
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def test_every_top_level_module_has_a_layer():
+    tops = {name.split(".")[1] for name in module_names() if "." in name}
+    assert tops == {top for names in LAYERS for top in names} - {""}
+
+
+def test_layers_point_down():
     graph = import_graph()
-    wrong = {f"{module} -> {target}" for module, targets in graph.items() if module.startswith(NETWORKS)
-             for target in targets if target.startswith(NOT_FOR_NETWORKS)}
-    assert not wrong, "models/ must hold networks only:\n" + "\n".join(sorted(wrong))
+    upward = {f"{module} -> {target}" for module, targets in graph.items() for target in targets
+              if layer(target) > layer(module)}
+    assert not upward, "imports that reach up a layer (see LAYERS):\n" + "\n".join(sorted(upward))
+
+
+def test_no_two_modules_share_a_file_name():
+    names: dict[str, list[Path]] = {}
+    for path in ROOT.rglob("*.py"):
+        if path.name not in SHARED_FILE_NAMES and path.parent.name != "commands":
+            names.setdefault(path.name, []).append(path.relative_to(ROOT))
+    shared = {name: paths for name, paths in names.items() if len(paths) > 1}
+    assert not shared, f"file names used twice: {shared}"
+
+
+def test_modules_are_short_or_say_why():
+    too_long, unexplained = [], []
+    for path in ROOT.rglob("*.py"):
+        lines = path.read_text(encoding="utf-8").count("\n")
+        docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        if lines > MAX_LINES:
+            too_long.append(f"{path.relative_to(ROOT)}: {lines}")
+        elif lines > LONG_LINES and "longer" not in docstring.lower():
+            unexplained.append(f"{path.relative_to(ROOT)}: {lines}")
+    assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
+    assert not unexplained, f"modules over {LONG_LINES} lines whose docstring does not say why: {unexplained}"
+
+
+def test_stage_packages_say_what_comes_in_and_goes_out():
+    for stage in ("preprocess", "inversion", "refinement", "outputs"):
+        docstring = ast.get_docstring(ast.parse((ROOT / stage / "__init__.py").read_text(encoding="utf-8")))
+        assert docstring and " in" in docstring and " out" in docstring, stage
 
 
 def test_every_sub_command_lives_under_commands():
@@ -142,8 +182,8 @@ def test_every_sub_command_lives_under_commands():
     assert outside <= TRAINING_COMMANDS, f"sub-commands outside triplanenet/commands: {sorted(outside)}"
 
 
-def test_the_cycle_finder_sees_deferred_and_relative_imports(tmp_path):
-    """A two-module cycle made of a relative top-level import and a function-level one is found."""
+def test_the_cycle_finder_sees_deferred_relative_and_type_checking_imports(tmp_path):
+    """Cycles made of a relative top-level import and a function-level or ``TYPE_CHECKING`` one are found."""
     package = tmp_path / PACKAGE
     (package / "models").mkdir(parents=True)
     (package / "__init__.py").write_text("")
@@ -155,4 +195,5 @@ def test_the_cycle_finder_sees_deferred_and_relative_imports(tmp_path):
     (package / "bundled.py").write_text("from .models.net import load\n")
     graph = import_graph(package)
     assert graph["triplanenet.models"] == {"triplanenet.models.net"}
+    assert graph["triplanenet.models.net"] == {"triplanenet.views", "triplanenet.bundled"}
     assert find_cycles(graph) == [["triplanenet.bundled", "triplanenet.models.net", "triplanenet.bundled"]]

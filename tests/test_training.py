@@ -20,10 +20,11 @@ import triplanenet
 from triplanenet import TriPlaneNet, cameras, load_inverter
 from triplanenet.cli import main as cli_main
 from triplanenet.rendering.ray_marcher import finish_rgb
+from triplanenet.models import lpips as perceptual
 from triplanenet.training import losses
-from triplanenet.images import EMPTY_SPACE
-from triplanenet.training.data import (AugmentConfig, FolderDataset, SyntheticSource, augment, batch_indices,
-                                       step_generator)
+from triplanenet.image_tensors import EMPTY_SPACE
+from triplanenet.training.data import AugmentConfig, SyntheticSource, augment, batch_indices, step_generator
+from triplanenet.preprocess.aligned_folder import FolderDataset
 from triplanenet.training.encoder_trainer import EncoderLossWeights, EncoderTask, EncoderTrainConfig
 from triplanenet.training.loop import (CHECKPOINT_NAME, Distributed, LoopConfig, Ranger, make_optimizer,
                                       shutdown_distributed, train, train_step)
@@ -300,7 +301,7 @@ def test_two_process_gloo_run_keeps_ranks_identical(parity_dir, tmp_path, tiny_g
 def test_missing_weights_disable_losses_with_a_notice(tmp_path, caplog, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with caplog.at_level(logging.WARNING):
-        assert losses.load_lpips("alex", tmp_path) is None
+        assert perceptual.load_lpips("alex", tmp_path) is None
         assert losses.load_identity(tmp_path) is None
     assert "LPIPS loss disabled" in caplog.text and "alex" in caplog.text
     assert "identity loss disabled" in caplog.text and losses.ID_FILE in caplog.text
@@ -311,18 +312,18 @@ def test_missing_weights_disable_losses_with_a_notice(tmp_path, caplog, monkeypa
 def test_lpips_loads_standard_files(tmp_path, monkeypatch, net):
     """Weight files in the torchvision / LPIPS-release layouts load, from a path or the torch hub cache."""
     torch.manual_seed(0)
-    reference = losses.LPIPS(net)
+    reference = perceptual.LPIPS(net)
     for layer in range(5):
         getattr(reference, f"lin{layer}").model[1].weight.data.uniform_(0.1, 1.0)
     backbone = {f"features.{k}": v for k, v in reference.net.features.state_dict().items()}
     backbone["classifier.1.weight"] = torch.zeros(2, 2)
     hub = tmp_path / "torch" / "hub" / "checkpoints"
     hub.mkdir(parents=True)
-    torch.save(backbone, hub / losses.BACKBONE_FILES[net])
-    torch.save(reference.lin_state_dict(), tmp_path / losses.LIN_FILES[net])
+    torch.save(backbone, hub / perceptual.BACKBONE_FILES[net])
+    torch.save(reference.lin_state_dict(), tmp_path / perceptual.LIN_FILES[net])
     assert set(reference.lin_state_dict()) == {f"lin{i}.model.1.weight" for i in range(5)}
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    lpips = losses.load_lpips(net, tmp_path)
+    lpips = perceptual.load_lpips(net, tmp_path)
     for key, value in reference.state_dict().items():
         assert torch.equal(lpips.state_dict()[key], value), key
     a = torch.rand(2, 3, 64, 64) * 2 - 1

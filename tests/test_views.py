@@ -14,9 +14,11 @@ from PIL import Image
 from conftest import ROOT
 from test_inversion import small_model
 import triplanenet
-from triplanenet import cameras, geometry
+from triplanenet import cameras
+from triplanenet.outputs import geometry, surface
 from triplanenet.rendering import ray_bundle
-from triplanenet.views import Scene, camera_grid, depth_normals, render_views, yaw_sweep
+from triplanenet.inversion import Inversion
+from triplanenet.outputs.views import depth_normals, render_views, yaw_sweep
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,8 @@ def scene(tiny):
     with torch.no_grad():
         ws = tiny.mapping(torch.randn(1, 512, generator=torch.Generator().manual_seed(3)), cameras.camera(),
                           truncation_psi=0.7)
-        return Scene(tiny, ws, tiny.planes(ws))
+        planes = tiny.planes(ws)
+        return Inversion(ws, planes, planes, cameras.camera(), generator=tiny)
 
 
 @pytest.mark.slow
@@ -46,11 +49,10 @@ def test_batched_views_equal_one_by_one(scene):
     assert not np.array_equal(batched[0].image, batched[2].image)
 
 
-def test_camera_grid_and_sweep():
-    grid = camera_grid([-0.3, 0.0, 0.3], [-0.1, 0.1])
-    yaws, pitches = cameras.yaw_pitch(grid)
-    assert torch.allclose(yaws, torch.tensor([-0.3, 0.0, 0.3] * 2), atol=1e-5)
-    assert torch.allclose(pitches, torch.tensor([-0.1] * 3 + [0.1] * 3), atol=1e-5)
+def test_sweep():
+    yaws, pitches = cameras.yaw_pitch(yaw_sweep(3, 0.3, 0.1))
+    assert torch.allclose(yaws, torch.tensor([-0.3, 0.0, 0.3]), atol=1e-5)
+    assert torch.allclose(pitches, torch.tensor([0.1] * 3), atol=1e-5)
     assert torch.allclose(cameras.yaw_pitch(yaw_sweep(5, 0.4))[0], torch.linspace(-0.4, 0.4, 5), atol=1e-5)
 
 
@@ -80,7 +82,8 @@ def smooth_scene(scene):
     planes = scene.planes.reshape(3, 32, 256, 256)
     planes = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(planes, 16), size=256,
                                              mode="bilinear", align_corners=False)
-    return Scene(scene.generator, scene.ws, planes.reshape(1, 3, 32, 256, 256))
+    planes = planes.reshape(1, 3, 32, 256, 256)
+    return Inversion(scene.ws, planes, planes, scene.camera, generator=scene.generator)
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +100,8 @@ def test_coarse_to_fine_equals_dense_on_a_generator(smooth_scene, dense_96):
     dense, values = dense_96
     level = float(np.quantile(values, 0.8))
     sparse = geometry.sparse_grid(smooth_scene.field, 96, smooth_scene.box, level=level, coarse=48)
-    dense_v, dense_f = geometry.marching_cubes(dense, level)
-    sparse_v, sparse_f = geometry.marching_cubes(sparse, level)
+    dense_v, dense_f = surface.marching_cubes(dense, level)
+    sparse_v, sparse_f = surface.marching_cubes(sparse, level)
     assert len(dense_f) > 10_000
     np.testing.assert_array_equal(sparse_f, dense_f)
     assert np.abs(sparse_v - dense_v).max() <= 1e-3 * dense.voxel_size
@@ -113,8 +116,8 @@ def test_coarse_to_fine_misses_at_most_specks(smooth_scene, dense_96, quantile):
     dense, values = dense_96
     level = float(np.quantile(values, quantile))
     sparse = geometry.sparse_grid(smooth_scene.field, 96, smooth_scene.box, level=level, coarse=24)
-    dense_v, dense_f = geometry.marching_cubes(dense, level)
-    sparse_v, sparse_f = geometry.marching_cubes(sparse, level)
+    dense_v, dense_f = surface.marching_cubes(dense, level)
+    sparse_v, sparse_f = surface.marching_cubes(sparse, level)
     assert vertex_set(sparse_v) <= vertex_set(dense_v)
     assert len(sparse_f) >= 0.985 * len(dense_f)
 
@@ -126,7 +129,7 @@ def saved(tiny, tmp_path_factory):
     model = small_model("v2_up", tiny)
     model.save_pretrained(folder / "inverter")
     face = np.asarray(Image.fromarray(np.full((128, 128, 3), 180, np.uint8)))
-    model.invert(face, cameras.camera()).save(folder / "face.safetensors")
+    triplanenet.invert(model, face, cameras.camera()).save(folder / "face.safetensors")
     return folder
 
 
@@ -150,8 +153,11 @@ def test_cli_views(saved):
 def test_cli_mesh_in_three_formats(saved):
     paths = [saved / f"head.{ext}" for ext in ("glb", "ply", "obj")]
     probe = cli("mesh", str(saved / "face.safetensors"), "--checkpoint", str(saved / "inverter"),
-                "--out", str(paths[0]), "--resolution", "64")
+                "--out", str(paths[0]), "--resolution", "64", "--level", "10")
     assert probe.returncode == 2 and "no surface" in probe.stderr and "Traceback" not in probe.stderr
+    fallback = cli("mesh", str(saved / "face.safetensors"), "--checkpoint", str(saved / "inverter"),
+                   "--out", str(paths[0]), "--resolution", "64")
+    assert fallback.returncode == 0 and "densest 10%" in fallback.stdout, fallback.stderr
     result = cli("mesh", str(saved / "face.safetensors"), "--checkpoint", str(saved / "inverter"),
                  "--out", *map(str, paths), "--resolution", "64", "--level", "0")
     assert result.returncode == 0, result.stderr

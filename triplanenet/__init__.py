@@ -8,10 +8,14 @@ Top-level API::
     out = G(torch.randn(1, 512), c)                      # out["image"]: [1,3,512,512]
 """
 from . import cameras
-from .inversion import Inversion
+from .inversion import Inversion, invert
 from .loading import CheckpointError, load_generator, load_inverter
 from .models import TriPlaneGenerator
 from .models.triplanenet import TriPlaneNet
+from .outputs import extract_mesh, head_mesh
+from .pipeline import Pipeline, Reconstruction
+from .refinement import RefineSettings, refine
 
-__all__ = ["CheckpointError", "Inversion", "TriPlaneGenerator", "TriPlaneNet", "cameras", "load_generator",
-           "load_inverter"]
+__all__ = ["CheckpointError", "Inversion", "Pipeline", "Reconstruction", "RefineSettings", "TriPlaneGenerator",
+           "TriPlaneNet", "cameras", "extract_mesh", "head_mesh", "invert", "load_generator", "load_inverter",
+           "refine"]

@@ -1,4 +1,5 @@
-"""EG3D cameras: look-at poses, the 25-number label, yaw/pitch and mirroring.
+"""EG3D cameras: look-at poses, the 25-number label, yaw/pitch, mirroring, and the
+checks every camera a user passes goes through (:func:`as_cameras`).
 
 Conventions (EG3D's, which every published checkpoint was trained with):
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
 import torch
 
 FOCAL = 4.2647
@@ -203,3 +205,29 @@ def check(c: torch.Tensor) -> None:
         name = _describe(index, len(c))
         _check_pose(cam2world[index], name)
         _check_intrinsics(K[index], name)
+
+
+CameraInput = torch.Tensor | np.ndarray | Sequence[float] | Sequence[Sequence[float]]
+
+
+def as_cameras(camera: CameraInput, n: int | None = None) -> torch.Tensor:
+    """Camera label(s) -> [n,25] float32 (a single camera is repeated for ``n`` images).
+
+    Accepts 25 numbers or an [N,25] array as a list, numpy array or tensor.
+    With ``n=None`` any number of cameras is returned as given. Each must be an
+    EG3D camera that can see the head (:func:`triplanenet.cameras.check`).
+    """
+    try:
+        c = camera if isinstance(camera, torch.Tensor) else torch.from_numpy(np.asarray(camera, dtype=np.float32))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"camera must be 25 numbers or an [N,25] array ({exc})") from exc
+    if c.ndim == 1:
+        c = c[None]
+    if c.ndim != 2 or c.shape[1] != 25 or c.shape[0] == 0:
+        raise ValueError(f"camera must be 25 numbers (16 cam2world + 9 intrinsics) or [N,25], "
+                         f"got shape {tuple(c.shape)}")
+    if n is not None and len(c) not in (1, n):
+        raise ValueError(f"got {len(c)} cameras for {n} image(s); pass one camera or one per image")
+    check(c)
+    c = c.float()
+    return c.expand(n, 25).contiguous() if n is not None else c

@@ -1,119 +1,119 @@
-"""What every front end (the app, the command line, evaluation) runs: one checkpoint's inversion modes.
+"""The flow from a photo to a 3D head: the one sequence every front end (the app, the command line,
+evaluation) runs, with its defaults in one place.
 
-One checkpoint (or the bundled pair) is loaded once per process and shared.
+::
 
-A :class:`ModelSet` answers which inversion modes a checkpoint offers and which
-inverter runs each:
+    photo ──align──> AlignedFace: 512 crop + camera               preprocess/
+          ──invert─> Inversion: w+ codes + tri-planes             inversion/
+          ──refine─> the Inversion fitted to its photo (optional) refinement/
+          ─────────> views, depth, mesh, video, files              outputs/
 
-* ``"v2"`` / ``"v1"``: TriPlaneNet of that version (pSp codes, then the tri-plane branch);
-* ``"w+"``: the pSp codes and their tri-planes only, to show what the branch adds.
+    pipeline = Pipeline.from_pretrained()                 # the bundled model, or any checkpoint
+    head = pipeline("photo.jpg", refine_steps=20)         # a Reconstruction: face + inversion
+    head.save("out/")                                     # crop, camera, inversion, views, depth, mesh
 
-The bundled model ships both versions on one generator (``'bundled'`` and
-``'bundled-v1'``), so it offers all three modes. A published or saved checkpoint
-is one version: it offers that version and ``"w+"``.
+Like TripoSR's system (``model(image)`` -> scene codes, then render and mesh them), the
+pipeline makes the head and :mod:`triplanenet.outputs` looks at it.
 """
 from __future__ import annotations
 
-import os
-import threading
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from .loading import bundled, load_inverter
-from .models.triplanenet import TriPlaneNet
+from .cameras import CameraInput
+from .image_tensors import ImageInput
+from .inversion.encoding import invert
+from .inversion.modes import ModelSet, get_model_set
+from .inversion.result import Inversion
+from .outputs.saving import write_meshes, write_turntable, write_views
+from .outputs.surface import MESH_RESOLUTION, head_mesh
+from .outputs.views import gallery, input_view, to_uint8
+from .preprocess import AlignedFace, align_face
+from .preprocess.images import ImageSource
+from .refinement import RefineProgress, RefineSettings, check_steps, refine, refinement_steps
 
-MODE_LABELS = {"v2": "TriPlaneNet v2", "v1": "TriPlaneNet v1", "w+": "w+ only (no tri-plane branch)"}
-"""Inversion modes, by the value the API takes, with the label the page shows."""
-
-BUNDLED_NOTE = ("The bundled model was trained on procedural synthetic heads only: it has never seen a "
-                "photograph, so a real photo comes out as the closest synthetic head. Configure the published "
-                "EG3D + TriPlaneNet weights (`--checkpoint` or `$TRIPLANENET_CHECKPOINT`) for photographs.")
-
-
-def default_device() -> torch.device:
-    """CUDA when torch sees it (a GPU machine, or ZeroGPU's emulation on a Space), else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+VIEW_COUNT = 8
+"""Views a saved reconstruction writes (the app shows the model's own default, 3 or 5)."""
+MESH_FORMATS = (".glb", ".ply")
+"""Mesh files a saved reconstruction writes (``triplanenet mesh`` writes any of ``.glb``, ``.ply``, ``.obj``)."""
+TURNTABLE_FRAMES = 120
 
 
 @dataclass
-class ModelSet:
-    """The inverters of one checkpoint, by TriPlaneNet version (they share one generator's weights).
+class Reconstruction:
+    """One photo's 3D head: the aligned ``face`` (crop, camera, landmarks) and its ``inversion``."""
 
-    ``source`` is the checkpoint as configured; ``default_version`` the version it names.
-    """
+    face: AlignedFace
+    inversion: Inversion
 
-    source: str
-    inverters: dict[int, TriPlaneNet]
-    default_version: int
-    is_bundled: bool
+    def save(self, out: str | Path, views: int = VIEW_COUNT, mesh_resolution: int = MESH_RESOLUTION,
+             video: bool = False) -> list[Path]:
+        """Write ``out/``: crop.png, alignment.json, inversion.safetensors, input_vs_reconstruction.png,
+        views/ (images, depth .npy/.png, normals), mesh.glb and mesh.ply (and turntable.mp4 with ``video``).
 
-    @property
-    def modes(self) -> list[str]:
-        """The modes this checkpoint can run, its own version first."""
-        versions = sorted(self.inverters, key=lambda v: v != self.default_version)
-        return [f"v{v}" for v in versions] + ["w+"]
-
-    @property
-    def default_mode(self) -> str:
-        return f"v{self.default_version}"
-
-    def inverter(self, mode: str) -> tuple[TriPlaneNet, bool]:
-        """The inverter for ``mode`` and whether it runs the tri-plane branch (``refine``)."""
-        if mode == "w+":
-            return self.inverters[self.default_version], False
-        if mode not in self.modes:
-            raise ValueError(f"mode {mode!r} is not available with {self.source}: it offers "
-                             f"{', '.join(self.modes)} (a published checkpoint is one TriPlaneNet version)")
-        return self.inverters[int(mode[1:])], True
-
-    @property
-    def resolution(self) -> int:
-        """Side of the generator's images (512 for FFHQ, 128 for the bundled model)."""
-        return self.inverters[self.default_version].decoder.img_resolution
-
-    @property
-    def default_view_count(self) -> int:
-        """Views in the first gallery: 5 for small generators, 3 for 512 px ones (about 2 s per view on a CPU)."""
-        return 5 if self.resolution < 512 else 3
-
-    def description(self) -> str:
-        """Markdown for people: which model runs, what it is, which modes it offers and why."""
-        if self.is_bundled:
-            text = f"**Model:** {bundled.describe()}.\n\n{BUNDLED_NOTE}"
-        else:
-            inverter = self.inverters[self.default_version]
-            G = inverter.decoder
-            text = (f"**Model:** `{self.source}`: TriPlaneNet v{inverter.version} on an EG3D generator "
-                    f"({G.img_resolution} px images, {G.neural_rendering_resolution} px neural rendering). "
-                    f"Only its own version and \"w+ only\" are available: the other TriPlaneNet version "
-                    "is a different checkpoint.")
-        return f"{text}\n\nModes: {', '.join(MODE_LABELS[m] for m in self.modes)}."
+        A head with no surface at all gets no mesh files (:func:`~triplanenet.outputs.surface.head_mesh`
+        raises ``ValueError``); everything else is written first.
+        """
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        self.face.image.save(out / "crop.png")
+        (out / "alignment.json").write_text(json.dumps(self.face.to_dict(), indent=2))
+        written = [out / "crop.png", out / "alignment.json", self.inversion.save(out / "inversion.safetensors")]
+        comparison = gallery([to_uint8(self.inversion.input_image[0]), input_view(self.inversion).image], 2)
+        comparison.save(out / "input_vs_reconstruction.png")
+        written += [out / "input_vs_reconstruction.png", *write_views(self.inversion, out / "views", views,
+                                                                      normals=True)]
+        if video:
+            written.append(write_turntable(self.inversion, out / "turntable.mp4", TURNTABLE_FRAMES))
+        mesh, _ = head_mesh(self.inversion, mesh_resolution)
+        return written + write_meshes(mesh, [out / f"mesh{suffix}" for suffix in MESH_FORMATS])
 
 
-def load_model_set(source: str, device: torch.device | str | None = None) -> ModelSet:
-    """Load ``source`` (a bundled name, a path or a Hub id; see :func:`~triplanenet.load_inverter`)."""
-    device = torch.device(device) if device is not None else default_device()
-    if source in bundled.NAMES:
-        inverters = bundled.load_versions(device)
-        return ModelSet(source, inverters, bundled.NAMES[source], is_bundled=True)
-    inverter = load_inverter(source, device)
-    return ModelSet(source, {inverter.version: inverter}, inverter.version, is_bundled=False)
+class Pipeline:
+    """Photo -> aligned face -> inversion (-> refinement), over one checkpoint's :class:`ModelSet`."""
 
+    def __init__(self, models: ModelSet):
+        self.models = models
 
-_LOADED: dict[tuple[str, str], ModelSet] = {}
-_LOADING = threading.Lock()
+    @classmethod
+    def from_pretrained(cls, source: str | Path | None = None, device: torch.device | str | None = None
+                        ) -> "Pipeline":
+        """The pipeline of ``source`` (default ``$TRIPLANENET_CHECKPOINT`` or the bundled model), loaded once
+        per process (see :func:`~triplanenet.inversion.get_model_set`)."""
+        return cls(get_model_set(source, device))
 
+    def align(self, photo: ImageSource, face_index: int | None = None) -> AlignedFace:
+        """Detect, crop and pose face ``face_index`` (None or 0: the largest) of ``photo`` (raises ``FaceError``)."""
+        return align_face(photo, face_index=face_index)
 
-def get_model_set(source: str | os.PathLike | None = None, device: torch.device | str | None = None) -> ModelSet:
-    """The process-wide :class:`ModelSet` of ``source`` (default: ``$TRIPLANENET_CHECKPOINT`` or the bundled model).
+    def invert(self, crop: ImageInput, camera: CameraInput, mode: str | None = None) -> Inversion:
+        """Invert aligned crop(s) seen from ``camera`` in ``mode`` (``"v2"``, ``"v1"``, ``"w+"``; default: the
+        checkpoint's own version)."""
+        inverter, branch = self.models.inverter(mode or self.models.default_mode)
+        return invert(inverter, crop, camera, branch=branch)
 
-    Loaded on first use and shared by every session afterwards.
-    """
-    source = str(source) if source else bundled.default_checkpoint()
-    device = torch.device(device) if device is not None else default_device()
-    key = (source, str(device))
-    with _LOADING:
-        if key not in _LOADED:
-            _LOADED[key] = load_model_set(source, device)
-        return _LOADED[key]
+    def refinement(self, inversion: Inversion, steps: object = None) -> Iterator[RefineProgress]:
+        """Refine ``inversion`` per photo in ``steps`` steps (checked by :func:`~triplanenet.refinement.check_steps`;
+        None: the default), yielding after each."""
+        settings = RefineSettings() if steps is None else RefineSettings(steps=check_steps(steps))
+        return refinement_steps(inversion, settings)
+
+    def refine(self, inversion: Inversion, steps: object = None,
+               progress: Callable[[RefineProgress], bool | None] | None = None) -> Inversion:
+        """``inversion`` fitted to its photo; ``progress`` is called after every step and may return ``False``
+        to stop early (the result so far is returned)."""
+        return refine(inversion, None if steps is None else check_steps(steps), progress=progress)
+
+    def __call__(self, photo: ImageSource, mode: str | None = None, face_index: int | None = None,
+                 refine_steps: int = 0,
+                 progress: Callable[[RefineProgress], bool | None] | None = None) -> Reconstruction:
+        """The whole flow for one photo: align, invert in ``mode``, and refine ``refine_steps`` steps (0: not)."""
+        face = self.align(photo, face_index)
+        inversion = self.invert(face.image, face.camera, mode)
+        if refine_steps:
+            inversion = self.refine(inversion, refine_steps, progress)
+        return Reconstruction(face, inversion)

@@ -1,8 +1,9 @@
-"""The logic behind the Gradio app (``app.py``): models, per-session state and files, and the steps.
+"""The front end behind the Gradio page (``app.py``): the steps a client calls, per-session state and files.
 
-* :mod:`triplanenet.pipeline` (shared with the command line and evaluation): which checkpoint runs,
-  loaded once per process, and its inversion modes;
-* :mod:`.steps`: photo -> alignment -> inversion -> views, depth, mesh, video (plain functions);
+* :mod:`triplanenet.pipeline` (shared with the command line and evaluation): photo -> alignment ->
+  inversion (-> refinement), over the checkpoint loaded once per process;
+* :mod:`.steps`: each endpoint's work, its settings checked, through the pipeline and
+  :mod:`triplanenet.outputs` (views, depth, mesh, video);
 * :mod:`.session`: a session's current inversion and its output folder.
 
 Nothing here imports Gradio; ``app.py`` is the page over it.

@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exports import save_mesh
-from ..meshes import Mesh
-from ..inversion import Inversion
-from ..video import write_video
-from ..views import View
+from ..outputs.exports import save_mesh
+from ..outputs.meshes import Mesh
+from ..inversion.result import Inversion
+from ..outputs.video import write_video
+from ..outputs.views import View
 
 ROOT_ENV = "TRIPLANENET_APP_OUTPUTS"
 """Environment variable naming the folder that holds the session folders (default: a temporary folder)."""

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import add_checkpoint_argument, add_refine_arguments, guarded
+from .common import add_checkpoint_argument, add_refine_arguments, guarded
 
 
 def seeds_argument(text: str) -> range:
@@ -67,7 +67,7 @@ def read_people(path: Path) -> dict[str, str]:
 @guarded
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_photos, evaluate_synthetic, load_metric_lpips, methods_for
-    from ..refinement import DEFAULT_STEPS
+    from ..refinement.fit import DEFAULT_STEPS
 
     if not 32 <= args.mesh_resolution <= 512:
         raise ValueError(f"--mesh-resolution must be between 32 and 512, got {args.mesh_resolution}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import guarded
+from .common import guarded
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
-from . import add_checkpoint_argument, add_refine_arguments, frame_renderer, guarded, write_mesh, write_views
+from .common import add_checkpoint_argument, add_refine_arguments, guarded
 
 if TYPE_CHECKING:
     from ..refinement import RefineProgress
@@ -38,32 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import get_model_set
-    from ..preprocess import align_face
-    from ..views import Scene, gallery, to_uint8
+    from ..pipeline import Pipeline
+    from ..refinement import DEFAULT_STEPS
 
-    models = get_model_set(args.checkpoint, "cpu")
-    inverter, branch = models.inverter(args.mode or models.default_mode)
-    aligned = align_face(args.photo, face_index=args.face_index)
-    inversion = inverter.invert(aligned.image, aligned.camera, refine=branch)
-    if args.refine:
-        inversion = inversion.refine(args.refine_steps, progress=print_progress)
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    aligned.image.save(out / "crop.png")
-    (out / "alignment.json").write_text(json.dumps(aligned.to_dict(), indent=2))
-    inversion.save(out / "inversion.safetensors")
-    image, _ = inversion.render()
-    gallery([to_uint8(inversion.input_image[0]), to_uint8(image[0])], 2).save(out / "input_vs_reconstruction.png")
-    scene = Scene.from_inversion(inversion)
-    write_views(scene, out / "views", args.views, 0.6, normals=True)
+    pipeline = Pipeline.from_pretrained(args.checkpoint, "cpu")
+    steps = (args.refine_steps or DEFAULT_STEPS) if args.refine else 0
+    head = pipeline(args.photo, args.mode, args.face_index, refine_steps=steps, progress=print_progress)
     try:
-        write_mesh(scene, [out / "mesh.glb", out / "mesh.ply"], args.mesh_resolution, keep_largest=True, smooth=0)
+        head.save(args.out, views=args.views, mesh_resolution=args.mesh_resolution, video=args.video)
     except ValueError as exc:
         print(f"warning: no mesh written: {exc}", file=sys.stderr)
-    if args.video:
-        from ..video import turntable
-
-        turntable(frame_renderer(scene, None), out / "turntable.mp4")
-    print(out)
+    print(args.out)
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import guarded
+from .common import guarded
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

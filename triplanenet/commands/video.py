@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import add_inversion_arguments, frame_renderer, guarded, load_scene
+from .common import add_inversion_arguments, guarded, load_inversion
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @guarded
 def run(args: argparse.Namespace) -> int:
-    from ..video import turntable
+    from ..outputs.saving import write_turntable
 
-    render = frame_renderer(load_scene(args), args.neural_rendering_resolution)
-    print(turntable(render, args.out, num_frames=args.frames, fps=args.fps))
+    print(write_turntable(load_inversion(args), args.out, args.frames, args.fps, args.neural_rendering_resolution))
     return 0

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 import torch
 
 from .. import cameras
-from ..geometry import extract_mesh
-from ..meshes import Mesh
+from ..outputs.surface import extract_mesh
+from ..outputs.meshes import Mesh
 from ..synthetic import HeadParams, render, sample_cameras, sample_params, sdf
 from ..synthetic.dataset import item_seed
-from ..images import EMPTY_SPACE as BACKGROUND, with_background
+from ..image_tensors import EMPTY_SPACE as BACKGROUND, with_background
 
 EVALUATION_STREAM = 0x7E57_4EBA
 """Stream key of held-out heads: head ``seed`` comes from ``manual_seed(item_seed(EVALUATION_STREAM, seed))``.
@@ -77,7 +77,7 @@ def surface_mesh(params: HeadParams, resolution: int, box: float) -> Mesh:
     """The ground-truth surface (zero level set of the SDF) of one head, meshed like the model's.
 
     Same lattice over ``[-box/2, box/2]^3`` and the same EG3D border trim as
-    :func:`triplanenet.geometry.extract_mesh` applies to the model's density.
+    :func:`triplanenet.outputs.surface.extract_mesh` applies to the model's density.
     """
     def field(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return -sdf(points[None], params)[0][:, None], points.new_zeros(len(points), 3)

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from scipy.spatial import ConvexHull, cKDTree
 from skimage.draw import polygon2mask
 
-from ..images import resize_images
-from ..meshes import Mesh
-from ..training.losses import BACKBONE_FILES, LIN_FILES, LPIPS, find_weights, load_lpips
+from ..image_tensors import resize_images
+from ..outputs.meshes import Mesh
+from ..models.lpips import BACKBONE_FILES, LIN_FILES, LPIPS, find_weights, load_lpips
 
 OPAQUE = 0.5
 INSIDE = 0.999

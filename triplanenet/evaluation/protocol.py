@@ -14,18 +14,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..geometry import LEVEL, extract_mesh
 from ..identity import SAME_PERSON, FaceIdentity
-from ..inversion import Inversion
+from ..image_tensors import EMPTY_SPACE as BACKGROUND, resize_images
+from ..inversion.result import Inversion
 from ..loading.bundled import BUNDLED_DIR, NAMES as BUNDLED_NAMES
-from ..meshes import Mesh
-from ..models.triplanenet import TriPlaneNet
-from ..pipeline import get_model_set
-from ..images import EMPTY_SPACE as BACKGROUND
+from ..models.generator import TriPlaneGenerator
+from ..models.lpips import LPIPS
+from ..outputs.geometry import LEVEL
+from ..outputs.meshes import Mesh
+from ..outputs.surface import extract_mesh
+from ..outputs.views import to_uint8
+from ..pipeline import Pipeline
+from ..preprocess.aligned_folder import FolderDataset
 from ..synthetic.codes import HeadCodes
-from ..training.data import FolderDataset
-from ..training.losses import LPIPS
-from ..views import Scene, to_uint8
 from .heads import EVALUATION_STREAM, NOVEL_YAWS, GroundTruth, ground_truth, surface_mesh
 from .metrics import (CHAMFER_POINTS, INSIDE, OPAQUE, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, chamfer_distance,
                       depth_error, face_mask, face_psnr, face_ssim, psnr, ssim)
@@ -39,47 +40,49 @@ TRUE_PARAMS = "true-params"
 
 
 class Method(NamedTuple):
-    """One row of the table: ``inverter.invert(..., refine=refine)``, then ``refine_steps`` steps of
-    per-photo refinement (:mod:`triplanenet.refinement`) when given. With ``codes`` it inverts nothing:
-    the inverter's generator is given the head's true parameters (held-out synthetic heads only)."""
+    """One row of the table: the pipeline's inversion in ``mode``, then ``refine_steps`` steps of per-photo
+    refinement (:mod:`triplanenet.refinement`) when given. With ``codes`` it inverts nothing: the
+    generator is given the head's true parameters (held-out synthetic heads only)."""
 
     name: str
-    inverter: TriPlaneNet
-    refine: bool
+    pipeline: Pipeline
+    mode: str
     refine_steps: int | None = None
     codes: HeadCodes | None = None
+
+    @property
+    def generator(self) -> TriPlaneGenerator:
+        return self.pipeline.models.inverter(self.mode)[0].decoder
 
     def invert(self, image: torch.Tensor, camera: torch.Tensor, params: torch.Tensor | None = None) -> Inversion:
         """The inversion of ``image`` [1,3,R,R] seen from ``camera`` [1,25]; ``params`` [1,97] are the head's
         true parameters, used (and needed) only by the true-parameters row."""
         if self.codes is not None:
             return self._true_head(camera, params)
-        inversion = self.inverter.invert(image, camera, refine=self.refine)
-        return inversion.refine(self.refine_steps) if self.refine_steps else inversion
+        inversion = self.pipeline.invert(image, camera, self.mode)
+        return self.pipeline.refine(inversion, self.refine_steps) if self.refine_steps else inversion
 
     def _true_head(self, camera: torch.Tensor, params: torch.Tensor | None) -> Inversion:
         if params is None:
             raise ValueError(f"the {TRUE_PARAMS!r} row needs held-out synthetic heads (--seeds)")
-        generator = self.inverter.decoder
         with torch.no_grad():
-            ws = generator.mapping(self.codes.z(params), camera)
-            planes = generator.planes(ws)
-        return Inversion(ws, planes, planes, camera, method=TRUE_PARAMS, generator=generator)
+            ws = self.generator.mapping(self.codes.z(params), camera)
+            planes = self.generator.planes(ws)
+        return Inversion(ws, planes, planes, camera, method=TRUE_PARAMS, generator=self.generator)
 
 
 def methods_for(checkpoint: str, refine_steps: int | None = None, true_params: bool = False) -> list[Method]:
-    """The modes the checkpoint offers (:class:`~triplanenet.pipeline.ModelSet`, as in the app), ``w+`` first,
+    """The modes the checkpoint offers (:class:`~triplanenet.inversion.ModelSet`, as in the app), ``w+`` first,
     with ``refine_steps`` its own version refined per photo (``"v2+refined"``), and with ``true_params``
     its generator given each head's true parameters first (checkpoints with ``head_params.json``)."""
-    model_set = get_model_set(checkpoint, "cpu")
-    modes = sorted(model_set.modes, key=lambda mode: (mode != "w+", mode))
-    methods = [Method(mode, *model_set.inverter(mode)) for mode in modes]
+    pipeline = Pipeline.from_pretrained(checkpoint, "cpu")
+    models = pipeline.models
+    methods = [Method(mode, pipeline, mode) for mode in sorted(models.modes, key=lambda mode: (mode != "w+", mode))]
     if refine_steps:
-        mode = model_set.default_mode
-        methods.append(Method(f"{mode}+refined", *model_set.inverter(mode), refine_steps))
+        methods.append(Method(f"{models.default_mode}+refined", pipeline, models.default_mode, refine_steps))
     if true_params:
         codes = HeadCodes.read(checkpoint_folder(checkpoint))
-        methods.insert(0, Method(TRUE_PARAMS, *model_set.inverter(model_set.default_mode), codes=codes))
+        methods.insert(0, Method(TRUE_PARAMS, pipeline, models.default_mode, codes=codes))
     return methods
 
 
@@ -94,11 +97,11 @@ def checkpoint_folder(checkpoint: str) -> Path:
 
 
 def _timed_inversion(method: Method, image: torch.Tensor, camera: torch.Tensor,
-                     params: torch.Tensor | None = None) -> tuple[Scene, float]:
-    """The inverted head's :class:`Scene` and the seconds inversion (and refinement) took."""
+                     params: torch.Tensor | None = None) -> tuple[Inversion, float]:
+    """The inverted head and the seconds inversion (and refinement) took."""
     start = time.perf_counter()
     inversion = method.invert(image, camera, params)
-    return Scene.from_inversion(inversion), time.perf_counter() - start
+    return inversion, time.perf_counter() - start
 
 
 def _warm_up(methods: Sequence[Method], image: torch.Tensor, camera: torch.Tensor) -> None:
@@ -106,7 +109,7 @@ def _warm_up(methods: Sequence[Method], image: torch.Tensor, camera: torch.Tenso
     (not for the true-parameters row, which inverts nothing)."""
     for method in methods:
         if method.codes is None:
-            method.inverter.invert(image, camera, refine=method.refine)
+            method.pipeline.invert(image, camera, method.mode)
 
 
 def image_metrics(prediction: torch.Tensor, target: torch.Tensor, lpips: LPIPS | None) -> Row:
@@ -120,15 +123,15 @@ def image_metrics(prediction: torch.Tensor, target: torch.Tensor, lpips: LPIPS |
 def evaluate_head(method: Method, truth: GroundTruth, truth_mesh: Mesh, lpips: LPIPS | None,
                   mesh_resolution: int, mesh_level: float, chamfer_points: int) -> Row:
     """Every metric of one method on one held-out head (see the module doc)."""
-    scene, seconds = _timed_inversion(method, truth.image[:1], truth.cameras[:1], truth.params.to_tensor())
-    out = scene.render(truth.cameras)
+    head, seconds = _timed_inversion(method, truth.image[:1], truth.cameras[:1], truth.params.to_tensor())
+    out = head.synthesis(truth.cameras)
     row: Row = {"seed": truth.seed, **image_metrics(out["image"][:1], truth.image[:1], lpips)}
     novel = psnr(out["image"][1:], truth.image[1:])
     row.update({key: float(value) for key, value in zip(NOVEL_KEYS, novel)})
     row["depth_mae"], row["depth_coverage"] = depth_error(out["image_depth"][:1], out["image_opacity"][:1],
                                                           truth.depth[:1], truth.mask[:1])
-    mesh = extract_mesh(scene.field, mesh_resolution, scene.box, level=mesh_level, colors=False)
-    row["chamfer_percent"] = (100 * chamfer_distance(mesh, truth_mesh, chamfer_points) / scene.box
+    mesh = extract_mesh(head.field, mesh_resolution, head.box, level=mesh_level, colors=False)
+    row["chamfer_percent"] = (100 * chamfer_distance(mesh, truth_mesh, chamfer_points) / head.box
                               if len(mesh.faces) and len(truth_mesh.faces) else None)
     row["seconds"] = seconds
     return row
@@ -139,11 +142,11 @@ def evaluate_synthetic(methods: Sequence[Method], seeds: Sequence[int], checkpoi
                        mesh_level: float = LEVEL, chamfer_points: int = CHAMFER_POINTS,
                        progress: Callable[[str], None] | None = None) -> Report:
     """Evaluate ``methods`` (sharing one generator resolution) on held-out heads ``seeds``."""
-    resolution = methods[0].inverter.decoder.img_resolution
+    resolution = methods[0].generator.img_resolution
     report = Report(checkpoint, {"kind": "synthetic", "seeds": list(seeds), "stream": EVALUATION_STREAM,
                                  "resolution": resolution, "background": BACKGROUND, "novel_yaws": list(NOVEL_YAWS)},
                     _settings(lpips, mesh_resolution, mesh_level, chamfer_points), {m.name: [] for m in methods})
-    box = float(methods[0].inverter.decoder.rendering_kwargs["box_warp"])
+    box = float(methods[0].generator.rendering_kwargs["box_warp"])
     for i, seed in enumerate(seeds):
         start = time.perf_counter()
         truth = ground_truth(seed, resolution)
@@ -166,30 +169,31 @@ def evaluate_photos(methods: Sequence[Method], folder: str | Path, checkpoint: s
     folder = Path(folder)
     if not (folder / "dataset.json").is_file():
         raise ValueError(f"{folder} has no dataset.json (make one with: triplanenet align PHOTOS --dataset {folder})")
-    resolution = methods[0].inverter.decoder.img_resolution
-    photos = FolderDataset(folder, resolution)
+    resolution = methods[0].generator.img_resolution
+    photos = FolderDataset(folder)  # crops as stored: the inverter resizes them as it does in the app
     people = _check_people(people or {}, photos.files)
     report = Report(checkpoint, {"kind": "photos", "folder": str(folder), "files": photos.files,
                                  "resolution": resolution, "people": people},
                     _settings(lpips, None, None, None), {m.name: [] for m in methods})
     identity = FaceIdentity()
-    kept: dict[str, dict[str, Scene]] = {m.name: {} for m in methods}
+    kept: dict[str, dict[str, Inversion]] = {m.name: {} for m in methods}
     faces: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for i, file in enumerate(photos.files):
-        image, camera = photos.image(i)[None], photos.cameras[i:i + 1]
+        crop, camera = photos.image(i)[None], photos.cameras[i:i + 1]
+        image = resize_images(crop, resolution)
         if i == 0:
-            _warm_up(methods, image, camera)
+            _warm_up(methods, crop, camera)
         faces[file] = photo, landmarks = _photo_face(identity, folder / file)
         mask = face_mask(landmarks * resolution / len(photo), resolution) if landmarks is not None else None
         for method in methods:
-            scene, seconds = _timed_inversion(method, image, camera)
-            prediction = scene.render(camera)["image"]
+            head, seconds = _timed_inversion(method, crop, camera)
+            prediction = head.synthesis(camera)["image"]
             report.rows[method.name].append({"file": file, **image_metrics(prediction, image, lpips),
                                              **face_metrics(prediction, image, mask),
                                              **identity_metrics(identity, prediction, photo, landmarks),
                                              "seconds": seconds})
             if file in people:
-                kept[method.name][file] = scene
+                kept[method.name][file] = head
         if progress is not None:
             progress(f"photo {i + 1}/{len(photos)}: {file}")
     for method in methods:
@@ -231,15 +235,15 @@ def identity_metrics(identity: FaceIdentity, prediction: torch.Tensor, photo: np
     return {key: distance, share_key: float(distance < SAME_PERSON)}
 
 
-def _cross_photo(identity: FaceIdentity, scenes: dict[str, Scene], people: dict[str, str],
+def _cross_photo(identity: FaceIdentity, heads: dict[str, Inversion], people: dict[str, str],
                  faces: dict[str, tuple[np.ndarray, np.ndarray | None]], photos: FolderDataset) -> list[Row]:
     """Every ordered pair (A, B) of one person's photos: A's head rendered at B's camera against photo B."""
     rows = []
-    for a, b in permutations(scenes, 2):
+    for a, b in permutations(heads, 2):
         if people[a] != people[b]:
             continue
         camera = photos.cameras[photos.files.index(b)][None]
-        prediction = scenes[a].render(camera)["image"]
+        prediction = heads[a].synthesis(camera)["image"]
         photo, landmarks = faces[b]
         rows.append({"from": a, "to": b, **identity_metrics(identity, prediction, photo, landmarks,
                                                              key="cross_identity")})

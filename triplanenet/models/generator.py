@@ -18,7 +18,6 @@ Glossary (used throughout the package):
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 from typing import Any
 
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from .. import cameras
+from ..devices import autocast
 from ..pretrained import Pretrained
 from ..rendering import ImportanceRenderer, ray_bundle
 from .decoder import OSGDecoder
@@ -33,14 +33,6 @@ from .stylegan2 import StyleGAN2Backbone
 from .superresolution import SuperResolution
 
 PLANE_FEATURES = 32
-
-
-def autocast(device: torch.device, fast: bool) -> contextlib.AbstractContextManager:
-    """Reduced-precision context for ``fast`` mode: bfloat16 on CPU, float16 on CUDA."""
-    if not fast:
-        return contextlib.nullcontext()
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device.type, dtype=dtype)
 
 
 class TriPlaneGenerator(nn.Module, Pretrained):

@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from .. import cameras, configs
-from ..images import ImageInput, as_images, resize_images
-from ..inversion import CameraInput, Inversion, as_cameras
+from ..image_tensors import ImageInput, as_images, resize_images
+from ..cameras import CameraInput, as_cameras
 from ..pretrained import Pretrained
 from .encoders import GradualStyleEncoder, TriPlaneEncoderV1, TriPlaneEncoderV2
 from .generator import TriPlaneGenerator
@@ -53,6 +53,22 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+class Inverted(NamedTuple):
+    """What the inverter computes for N crops (:class:`triplanenet.inversion.Inversion` wraps it for people).
+
+    ``ws`` [N,n_styles,512], ``planes_initial`` and ``planes`` [N,3,32,256,256] (equal
+    without the tri-plane branch), ``camera`` [N,25], ``image`` [N,3,R,R] in [-1, 1] (the
+    crops at the generator's resolution), ``method`` ``"v2"``, ``"v1"``, ``"v1+cttr"`` or ``"w+"``.
+    """
+
+    ws: torch.Tensor
+    planes_initial: torch.Tensor
+    planes: torch.Tensor
+    camera: torch.Tensor
+    image: torch.Tensor
+    method: str
+
+
 class LoadReport(NamedTuple):
     """State-dict keys a checkpoint lacked or had in excess when it was loaded."""
 
@@ -61,7 +77,7 @@ class LoadReport(NamedTuple):
 
 
 class TriPlaneNet(nn.Module, Pretrained):
-    """The inverter: ``invert(image, camera) -> Inversion``.
+    """The inverter: ``inverter(image, camera) -> Inverted`` (w+ codes and tri-planes).
 
     ``version`` 1 or 2; ``use_pixelshuffle`` picks the v2 decoder variant (v1
     always uses PixelShuffle). ``generator`` is a generator config as
@@ -121,12 +137,12 @@ class TriPlaneNet(nn.Module, Pretrained):
         image = self.decoder.synthesis(ws, camera, planes=planes, deterministic=deterministic)["image"]
         return resize_images(image, PLANE_RESOLUTION)
 
-    def refine_v1(self, x: torch.Tensor, ws: torch.Tensor, planes_initial: torch.Tensor, camera: torch.Tensor,
+    def branch_v1(self, x: torch.Tensor, ws: torch.Tensor, planes_initial: torch.Tensor, camera: torch.Tensor,
                   cttr: bool, deterministic: bool) -> torch.Tensor:
         """v1: ``planes_initial`` + offsets predicted from ``[y, x - y]`` (y: render at ``camera``).
 
-        With ``cttr`` the branch runs again on the render of the refined planes;
-        its offsets replace the first ones. Shapes as in :meth:`refine_v2`.
+        With ``cttr`` the branch runs again on the render of the corrected planes;
+        its offsets replace the first ones. Shapes as in :meth:`branch_v2`.
         """
         planes = planes_initial
         for _ in range(2 if cttr else 1):
@@ -135,9 +151,9 @@ class TriPlaneNet(nn.Module, Pretrained):
             planes = planes_initial + offsets.view_as(planes_initial)
         return planes
 
-    def refine_v2(self, x: torch.Tensor, ws: torch.Tensor, planes_initial: torch.Tensor, camera: torch.Tensor,
+    def branch_v2(self, x: torch.Tensor, ws: torch.Tensor, planes_initial: torch.Tensor, camera: torch.Tensor,
                   deterministic: bool) -> torch.Tensor:
-        """v2: refined tri-planes [N,3,32,256,256] from ``x`` [N,3,256,256], ``ws`` [N,14,512],
+        """v2: corrected tri-planes [N,3,32,256,256] from ``x`` [N,3,256,256], ``ws`` [N,14,512],
         ``planes_initial`` [N,3,32,256,256] and ``camera`` [N,25].
 
         The encoder sees ``[y, x - y, flip(x) - y_m]`` where ``y`` and ``y_m`` render
@@ -151,14 +167,14 @@ class TriPlaneNet(nn.Module, Pretrained):
         return planes.contiguous().view_as(planes_initial)
 
     @torch.no_grad()
-    def invert(self, image: ImageInput, camera: CameraInput, refine: bool = True, cttr: bool = False,
-               deterministic: bool = True) -> Inversion:
-        """Invert aligned face crop(s) seen from ``camera`` into an :class:`~triplanenet.inversion.Inversion`.
+    def forward(self, image: ImageInput, camera: CameraInput, branch: bool = True, cttr: bool = False,
+                deterministic: bool = True) -> Inverted:
+        """Aligned face crop(s) seen from ``camera`` -> w+ codes and tri-planes (:class:`Inverted`).
 
         ``image``: a PIL image (or a list), an HxWx3 / NxHxWx3 uint8 array or a
         float tensor [3,H,W] / [N,3,H,W] in [-1, 1], square, resized to the
         generator's resolution if needed. ``camera``: 25 numbers or [N,25].
-        ``refine=False`` is the "w+ only" mode: pSp codes and their tri-planes,
+        ``branch=False`` is the "w+ only" mode: pSp codes and their tri-planes,
         no tri-plane branch (and no render). ``cttr`` (v1 only) runs cascaded
         test-time refinement. ``deterministic=False`` renders the encoder inputs
         with the official renderer's random sample jitter.
@@ -171,10 +187,10 @@ class TriPlaneNet(nn.Module, Pretrained):
         x = resize_images(full, PLANE_RESOLUTION)
         ws = self.encode(x)
         planes_initial = self.decoder.planes(ws)
-        if not refine:
+        if not branch:
             planes, method = planes_initial, "w+"
         elif self.version == 1:
-            planes, method = self.refine_v1(x, ws, planes_initial, c, cttr, deterministic), "v1+cttr" if cttr else "v1"
+            planes, method = self.branch_v1(x, ws, planes_initial, c, cttr, deterministic), "v1+cttr" if cttr else "v1"
         else:
-            planes, method = self.refine_v2(x, ws, planes_initial, c, deterministic), "v2"
-        return Inversion(ws, planes_initial, planes, c, full, method, generator=self.decoder)
+            planes, method = self.branch_v2(x, ws, planes_initial, c, deterministic), "v2"
+        return Inverted(ws, planes_initial, planes, c, full, method)

@@ -1,4 +1,4 @@
-"""Face preprocessing for EG3D: detect, landmark, crop and pose any photo, offline.
+"""Stage 1: a photo in; the 512x512 EG3D crop of a face and its camera out (detect, landmark, crop, pose; offline).
 
 ``align_face(photo)`` returns an :class:`AlignedFace`: the 512x512 EG3D crop, its
 box in the photo, 68 landmarks, yaw/pitch/roll, the 25-number EG3D camera label

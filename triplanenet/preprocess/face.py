@@ -159,7 +159,7 @@ def detect_faces(photo: Image.Image, backend: str = AUTO) -> tuple[list[Detected
     if extra:
         added = runner.landmarks_in_boxes(array, [_landmarker_box(m.points) for m in extra])
         pairs += [(replace(face, score=m.score), m) for face, m in zip(added, extra)]
-    faces = [face if m is None else _refine(runner, work, face, m, detector) for face, m in pairs]
+    faces = [face if m is None else _redetect(runner, work, face, m, detector) for face, m in pairs]
     if factor != 1.0:
         faces = [face.scaled(1.0 / factor) for face in faces]
     faces.sort(key=lambda face: face.size, reverse=True)
@@ -198,7 +198,7 @@ def _match(faces: list[DetectedFace], proposals: list[MtcnnFace]
     return pairs, unused
 
 
-def _refine(runner: LandmarkBackend, image: Image.Image, face: DetectedFace, found: MtcnnFace,
+def _redetect(runner: LandmarkBackend, image: Image.Image, face: DetectedFace, found: MtcnnFace,
             detector: Mtcnn) -> DetectedFace:
     """``face`` with landmarks re-predicted on an upright view and both MTCNN point estimates attached."""
     landmarks = _upright_landmarks(runner, image, found.points)

@@ -31,12 +31,6 @@ files crafted to exhaust memory when decoded. PIL's own guard (which errors at
 about 179 MP) is kept as a second line.
 """
 
-MAX_CROP_SIDE = 2048
-"""Largest side of an aligned face crop the inverter accepts (crops are 512 px; 4x that is already plenty).
-
-A crop is resized to the generator's resolution anyway, so a bigger one only costs
-memory: a 12000x12000 crop took 5 GB to decode and resize."""
-
 BACKGROUND = (255, 255, 255)
 """Transparent pixels are composited on white, like a browser shows them."""
 

@@ -14,6 +14,8 @@ suppression 0.5 and 0.7 (union) then 0.7 (min). The network weights are read
 from the ``mtcnn`` package's own files (``mtcnn/assets/weights/*.lz4``, joblib
 archives of Keras arrays); that package is never imported (it would import
 TensorFlow), only its weight files are used.
+
+Longer than most modules because MTCNN is three networks and a cascade that only makes sense together.
 """
 from __future__ import annotations
 

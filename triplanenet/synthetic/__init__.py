@@ -17,12 +17,12 @@ Example::
 
 :class:`SyntheticHeads` is the deterministic on-the-fly training dataset.
 """
-from .cameras import sample_cameras, sample_poses
+from .poses import sample_cameras, sample_poses
 from .dataset import Sample, SyntheticHeads
 from .materials import albedo
 from .params import FIELDS, SIZE, HeadParams, sample_params
 from .preview import contact_sheet
-from .renderer import RAY_END, RAY_START, render
+from .imaging import RAY_END, RAY_START, render
 from .shape import landmarks, sdf
 
 __all__ = ["FIELDS", "RAY_END", "RAY_START", "SIZE", "HeadParams", "Sample", "SyntheticHeads", "albedo",

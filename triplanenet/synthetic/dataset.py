@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import torch
 
-from .cameras import sample_cameras
+from .poses import sample_cameras
 from .params import HeadParams, sample_params
-from .renderer import render
+from .imaging import render
 
 
 def item_seed(seed: int, index: int) -> int:

@@ -18,6 +18,8 @@ Conventions
 * Style switches are stored as numbers so that the vector stays continuous:
   ``hair`` (0 bald, 1 hair), ``bun`` (0/1), ``glasses`` (0/1),
   ``hair_length`` (0 short ... 1 shoulder length).
+
+Longer than most modules because the layout (every field with its range and meaning) is data held here.
 """
 from __future__ import annotations
 
@@ -52,7 +54,6 @@ FIELDS: tuple[tuple[str, int], ...] = (
     ("handedness", 1), ("phase", 3),
 )
 SIZE: int = sum(width for _, width in FIELDS)
-VECTOR_FIELDS = frozenset(name for name, width in FIELDS if width == 3)
 
 # sRGB anchors (converted to linear on use), from very light to very dark skin.
 SKIN_TONES = ((0.97, 0.82, 0.72), (0.93, 0.74, 0.62), (0.86, 0.64, 0.50), (0.76, 0.54, 0.40),

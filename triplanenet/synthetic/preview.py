@@ -5,7 +5,7 @@ import torch
 
 from .. import cameras
 from .params import HeadParams, sample_params
-from .renderer import render
+from .imaging import render
 
 
 def contact_sheet(seeds: list[int], yaws: list[float], resolution: int = 256, columns: int = 4,

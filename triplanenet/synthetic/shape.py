@@ -13,6 +13,8 @@ version without small features (for shadows and occlusion). Paired features are
 modelled once on ``|x|``; asymmetric detail uses the head's own frame
 ``(x * handedness, y, z)``. Points are :class:`~.primitives.V` of ``[B,M]``
 coordinates; :func:`sdf` takes ``[B,M,3]`` tensors.
+
+Longer than most modules because a head has many parts, and each part's distance field is short.
 """
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from .data import Source
     from .encoder_trainer import EncoderTrainConfig
     from .loop import LoopConfig
-    from .losses import LPIPS, IdentityLoss
+    from ..models.lpips import LPIPS
+    from .losses import IdentityLoss
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -139,7 +140,8 @@ def build_model(args: argparse.Namespace) -> TriPlaneNet:
 
 
 def build_source(args: argparse.Namespace) -> Source:
-    from .data import FolderDataset, SyntheticSource
+    from ..preprocess.aligned_folder import FolderDataset
+    from .data import SyntheticSource
 
     if args.data == "synthetic":
         return SyntheticSource(args.synthetic_length, args.synthetic_resolution, args.seed)
@@ -148,6 +150,7 @@ def build_source(args: argparse.Namespace) -> Source:
 
 def build_losses(args: argparse.Namespace) -> tuple[LPIPS | None, IdentityLoss | None]:
     """``(lpips, identity)``: each ``None`` (with a logged notice) when its weights are absent."""
-    from .losses import load_identity, load_lpips
+    from .losses import load_identity
+    from ..models.lpips import load_lpips
 
     return load_lpips(args.lpips_net, args.lpips_weights, args.lpips_backbone), load_identity(args.id_weights)

@@ -35,10 +35,11 @@ from typing import Any
 import torch
 
 from .. import cameras
-from ..images import resize_images
+from ..image_tensors import resize_images
 from ..models.triplanenet import PLANE_RESOLUTION, TriPlaneNet
 from .data import AugmentConfig, Batch, Source, augment, batch_indices, step_generator
-from .losses import LPIPS, IdentityLoss, l2_loss, smooth_l1_loss
+from ..models.lpips import LPIPS
+from .losses import IdentityLoss, l2_loss, smooth_l1_loss
 
 AUGMENT_STREAM = 1 << 20
 """Rank offset of the augmentation generator, so it never coincides with the batch generator."""
@@ -137,19 +138,19 @@ class EncoderTask:
                 codes = self.model.encode(x)
                 planes_initial = self.model.decoder.planes(codes)
             with torch.set_grad_enabled(self.config.stage == 2):
-                planes = self.refine(x, codes, planes_initial, camera)
+                planes = self.branch(x, codes, planes_initial, camera)
         out = self.model.decoder.synthesis(codes, camera, planes=planes, deterministic=deterministic)
         mirror = (self.model.render_small(codes, planes, cameras.mirror(camera), deterministic)
                   if self.model.version == 2 else None)
         return Outputs(resize_images(out["image"], PLANE_RESOLUTION), out["image_opacity"], mirror, codes)
 
-    def refine(self, x: torch.Tensor, codes: torch.Tensor, planes_initial: torch.Tensor,
+    def branch(self, x: torch.Tensor, codes: torch.Tensor, planes_initial: torch.Tensor,
                camera: torch.Tensor) -> torch.Tensor:
         """The tri-plane branch's planes [N,3,32,256,256] (v1: offsets added, v2: full planes)."""
         deterministic = self.config.deterministic_render
         if self.model.version == 1:
-            return self.model.refine_v1(x, codes, planes_initial, camera, cttr=False, deterministic=deterministic)
-        return self.model.refine_v2(x, codes, planes_initial, camera, deterministic=deterministic)
+            return self.model.branch_v1(x, codes, planes_initial, camera, cttr=False, deterministic=deterministic)
+        return self.model.branch_v2(x, codes, planes_initial, camera, deterministic=deterministic)
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted sum of the branch's terms for ``batch`` (image [N,3,H,W], camera [N,25], optional clean

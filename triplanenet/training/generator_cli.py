@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models.generator import TriPlaneGenerator
     from .generator_trainer import GeneratorTask, GeneratorTrainConfig, build_generator
     from .loop import LoopConfig, run_training, saved_run
-    from .losses import load_lpips
+    from ..models.lpips import load_lpips
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.resume:

@@ -40,12 +40,12 @@ import torch
 import torch.nn.functional as F
 
 from .. import configs
-from ..images import EMPTY_SPACE, resize_images, with_background
+from ..image_tensors import EMPTY_SPACE, resize_images, with_background
 from ..models.generator import TriPlaneGenerator
 from ..synthetic import SIZE, HeadParams, render, sample_cameras, sample_params
 from ..synthetic.codes import HeadCodes
 from .data import Batch, CacheSpec, GroundTruthCache, batch_indices, step_generator
-from .losses import LPIPS
+from ..models.lpips import LPIPS
 
 STATISTICS_SAMPLES = 4096
 INSIDE = 0.999
@@ -255,7 +255,8 @@ class GeneratorTask:
         upsampled bilinearly; ``psnr`` and ``psnr_novel`` score the image the model is trained to show: the
         super-resolved one once its training has started (``sr_start``), the upsampled raw one before."""
         from ..evaluation import chamfer_distance, ground_truth, psnr, surface_mesh
-        from ..geometry import LEVEL, extract_mesh
+        from ..outputs.geometry import LEVEL
+        from ..outputs.surface import extract_mesh
 
         self.model.eval()
         box = self.model.rendering_kwargs["box_warp"]

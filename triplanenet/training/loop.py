@@ -29,6 +29,8 @@ import torch.distributed as dist
 from torch import nn
 
 from .data import Batch
+from .distributed import Distributed, average_gradients, broadcast_state, init_distributed, shutdown_distributed
+from .ranger import Ranger
 
 log = logging.getLogger(__name__)
 
@@ -90,42 +92,6 @@ class Task(Protocol):
         """Save the final model (rank 0 only)."""
 
 
-class Evaluates(Protocol):
-    """A task that can score itself on held-out data (called every ``eval_every`` steps on rank 0)."""
-
-    def evaluate(self) -> dict[str, float]:
-        """Named held-out metrics of the current model."""
-
-
-@dataclass
-class Distributed:
-    """This process's place in a data-parallel run (rank 0 of 1 when not distributed)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: torch.device) -> Distributed:
-    """Join the process group ``torchrun`` describes in the environment (gloo on CPU, nccl on CUDA)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Distributed()
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def shutdown_distributed() -> None:
-    """Leave the process group, if this process joined one."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
 def resolve_device(name: str | None) -> torch.device:
     """``--device``: ``cpu``, ``cuda``, ``cuda:N``; default CUDA when available. Under torchrun, ``cuda`` means
     the rank's local GPU."""
@@ -135,40 +101,6 @@ def resolve_device(name: str | None) -> torch.device:
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return device
-
-
-class Ranger(torch.optim.RAdam):
-    """RAdam with Lookahead, the Ranger optimiser TriPlaneNet trained with.
-
-    Every ``k`` steps the slow weights move ``alpha`` of the way to the fast
-    (RAdam) weights and the fast weights restart from them. Slow weights live in
-    the optimiser state and the Lookahead counter in the parameter groups, so
-    ``state_dict()`` captures everything a resumed run needs.
-    """
-
-    def __init__(self, params: list[nn.Parameter], lr: float, betas: tuple[float, float] = (0.95, 0.999),
-                 weight_decay: float = 0.0, k: int = 6, alpha: float = 0.5) -> None:
-        super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay)
-        for group in self.param_groups:
-            group.update(lookahead_k=k, lookahead_alpha=alpha, lookahead_step=0)
-
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:
-        starts = {p: p.detach().clone() for group in self.param_groups for p in group["params"]
-                  if p.grad is not None and "slow" not in self.state[p]}
-        loss = super().step(closure)
-        for p, start in starts.items():
-            self.state[p]["slow"] = start
-        for group in self.param_groups:
-            group["lookahead_step"] += 1
-            if group["lookahead_step"] % group["lookahead_k"]:
-                continue
-            for p in group["params"]:
-                if "slow" in self.state[p]:
-                    slow = self.state[p]["slow"]
-                    slow.add_(p - slow, alpha=group["lookahead_alpha"])
-                    p.copy_(slow)
-        return loss
 
 
 def make_optimizer(params: list[nn.Parameter], config: LoopConfig) -> torch.optim.Optimizer:
@@ -183,23 +115,6 @@ def make_optimizer(params: list[nn.Parameter], config: LoopConfig) -> torch.opti
     if config.optimizer == "ranger":
         return Ranger(params, **kwargs)
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}")
-
-
-def broadcast_state(module: nn.Module, buffers_only: bool = False) -> None:
-    """Copy rank 0's buffers (and parameters unless ``buffers_only``) to every rank, in place."""
-    tensors = list(module.buffers()) if buffers_only else [*module.parameters(), *module.buffers()]
-    with torch.no_grad():
-        for tensor in tensors:
-            dist.broadcast(tensor.data, src=0)
-
-
-def average_gradients(params: list[nn.Parameter], world: int) -> None:
-    """Average gradients over ranks (parameters without a gradient count as zero)."""
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-        p.grad /= world
 
 
 def rng_state() -> dict[str, Any]:

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
-from triplanenet import cameras
-
-Render = Callable[[torch.Tensor], "np.ndarray | torch.Tensor"]
+from .. import cameras
 
 YAW_RANGE = 0.35
 PITCH_RANGE = 0.25
@@ -46,25 +44,6 @@ def orbit_cameras(num_frames: int = 120, *, yaw_range: float = YAW_RANGE, pitch_
     """Camera labels [num_frames,25] along EG3D's turntable orbit (see module doc)."""
     yaw, pitch = orbit_angles(num_frames, yaw_range, pitch_range, pitch_offset)
     return cameras.camera(yaw, pitch, radius=radius, pivot=pivot, focal=focal)
-
-
-def _as_frame(image, size: tuple[int, int] | None) -> np.ndarray:
-    """A rendered image (numpy or tensor [H,W,3] uint8) -> numpy [H,W,3] uint8, resized to ``size`` (W,H)."""
-    if hasattr(image, "detach"):
-        image = image.detach().cpu().numpy()
-    frame = np.asarray(image, np.uint8)
-    if size is not None and (frame.shape[1], frame.shape[0]) != tuple(size):
-        frame = np.asarray(Image.fromarray(frame).resize(tuple(size), Image.LANCZOS))
-    return frame
-
-
-def render_frames(render: Render, labels: torch.Tensor, size: int | tuple[int, int] | None = None) -> list[np.ndarray]:
-    """``render(c [1,25]) -> [H,W,3] uint8`` at each camera of ``labels`` [N,25].
-
-    ``size`` (an int for square frames, or (width, height)) resizes the frames.
-    """
-    size = (size, size) if isinstance(size, int) else size
-    return [_as_frame(render(label[None]), size) for label in labels]
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
@@ -110,13 +89,3 @@ def write_video(frames: Sequence[np.ndarray], path: str | Path, fps: float = 30.
         gif = path.with_suffix(".gif")
         _write_gif(frames, gif, fps)
         return gif
-
-
-def turntable(render: Render, path: str | Path, num_frames: int = 120, size: int | tuple[int, int] | None = None,
-              fps: float = 30.0, **orbit) -> Path:
-    """Render EG3D's orbit (:func:`orbit_cameras`, ``orbit`` passes its options) and write a video.
-
-    Returns the path actually written (``.gif`` if the ``.mp4`` fallback was taken).
-    """
-    frames = render_frames(render, orbit_cameras(num_frames, **orbit), size)
-    return write_video(frames, path, fps)

@@ -1,6 +1,6 @@
 """Triangle meshes in world coordinates and their cleanup: normals, largest component, smoothing.
 
-Conventions are :mod:`triplanenet.geometry`'s (EG3D's world: +y up, the face
+Conventions are :mod:`triplanenet.outputs.geometry`'s (EG3D's world: +y up, the face
 looks toward +z; faces wound counter-clockwise seen from outside). Pure numpy
 and scipy: nothing here needs the model.
 """

@@ -1,7 +1,7 @@
-"""Meshes from a density field: sampling grids, marching cubes and vertex colours.
+"""Sampling a density field on a grid: the conventions every mesh follows, and coarse-to-fine sampling.
 
-The meshes themselves and their cleanup (normals, largest component, smoothing)
-are :mod:`triplanenet.meshes`.
+Marching cubes, vertex colours and the head's surface are :mod:`.surface`; the meshes
+themselves and their cleanup (normals, largest component, smoothing) :mod:`.meshes`.
 
 Conventions
 -----------
@@ -32,9 +32,9 @@ follows the iso-surface down to full resolution, querying only the corners of
 cells the surface crosses; it reproduces the dense grid's marching-cubes mesh
 exactly for every surface component that the coarse lattice sees (see its docstring).
 
-The module is one job, field -> coloured mesh, longer than most because the
-coarse-to-fine sampler is most of it and its pieces (lazy grid, seeds, tracking,
-trim-plane seeds) share one cache and one set of index conventions.
+The module is one job, field -> grid, longer than most because the coarse-to-fine
+sampler is most of it and its pieces (lazy grid, seeds, tracking, trim-plane seeds)
+share one cache and one set of index conventions.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .meshes import Mesh, largest_component, sorted_unique, taubin_smooth, vertex_normals
+from .meshes import sorted_unique
 
 LEVEL = 10.0
 TRIM_VALUE = -1000.0
@@ -100,7 +100,7 @@ def trim_width(resolution: int) -> int:
     return int(30 * resolution / 256)
 
 
-def _evaluate(field: Field, points: np.ndarray, chunk: int, device: torch.device | str,
+def evaluate_field(field: Field, points: np.ndarray, chunk: int, device: torch.device | str,
               channels: int) -> np.ndarray:
     """``field`` at world points [K,3] -> float32 [K, channels]: sigma then rgb[:, :channels-1]."""
     out = np.empty((len(points), channels), np.float32)
@@ -159,7 +159,7 @@ class _LazyGrid:
             return
         todo = sorted_unique(todo)
         world = (_coords(todo, self.n) * (self.box / (self.n - 1)) - self.box / 2).astype(np.float32)
-        self.values[todo] = _evaluate(self.field, world, self.chunk, self.device, 1)[:, 0]
+        self.values[todo] = evaluate_field(self.field, world, self.chunk, self.device, 1)[:, 0]
         self.known[todo] = True
         self.queries += len(todo)
 
@@ -373,66 +373,6 @@ def dense_grid(field: Field, resolution: int = 256, box: float = 1.0, *, trim: b
         xs = axis[first:first + slab]
         index = np.concatenate([np.repeat(xs, len(yz))[:, None], np.tile(yz, (len(xs), 1))], axis=1)
         world = (index * voxel - box / 2).astype(np.float32)
-        sigma = _evaluate(field, world, chunk, device, 1)[:, 0].reshape(len(xs), len(axis), len(axis))
+        sigma = evaluate_field(field, world, chunk, device, 1)[:, 0].reshape(len(xs), len(axis), len(axis))
         values[xs[0]:xs[-1] + 1, pad:resolution - pad, pad:resolution - pad] = sigma
     return DensityGrid(values, box, None, len(axis) ** 3)
-
-
-def marching_cubes(grid: DensityGrid, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
-    """Iso-surface ``sigma = level`` of ``grid`` -> (vertices [V,3] float32 world, faces [F,3] int64).
-
-    Faces are wound counter-clockwise seen from outside (normals toward lower sigma).
-    Returns empty arrays when the grid holds no surface.
-    """
-    from skimage.measure import marching_cubes as skimage_marching_cubes
-
-    try:
-        vertices, faces, _, _ = skimage_marching_cubes(grid.values, level, mask=grid.mask,
-                                                       gradient_direction="ascent")
-    except (ValueError, RuntimeError):
-        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
-    return grid.to_world(vertices), faces.astype(np.int64)
-
-
-def _to_uint8(rgb: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
-
-
-def query_colors(field: Field, vertices: np.ndarray, *, chunk: int = CHUNK,
-                 device: torch.device | str = "cpu") -> np.ndarray:
-    """Colours [V,3] uint8 of world vertices [V,3]: the field's ``rgb[:, :3]`` clipped to [0, 1]."""
-    if len(vertices) == 0:
-        return np.zeros((0, 3), np.uint8)
-    return _to_uint8(_evaluate(field, np.ascontiguousarray(vertices, np.float32), chunk, device, 4)[:, 1:])
-
-
-def extract_mesh(field: Field, resolution: int = 256, box: float = 1.0, *, level: float = LEVEL,
-                 method: str = "sparse", trim: bool = True, coarse: int = 64, search: int = 2,
-                 keep_largest: bool = False,
-                 smooth_iterations: int = 0, colors: bool = True, chunk: int = CHUNK,
-                 device: torch.device | str = "cpu") -> Mesh:
-    """The coloured iso-surface ``sigma = level`` of ``field`` in world coordinates.
-
-    ``resolution`` (64..512 typical) grid points per axis over ``[-box/2, box/2]^3``;
-    ``method`` "sparse" (coarse-to-fine, :func:`sparse_grid` with ``coarse`` and ``search``)
-    or "dense" (every point, :func:`dense_grid`); ``trim`` applies EG3D's border trim. Optional cleanup keeps
-    the largest component and applies ``smooth_iterations`` of Taubin smoothing.
-    Vertices are coloured by querying ``field`` at their final positions (white if
-    ``colors`` is False). Returns an empty :class:`Mesh` when there is no surface.
-    """
-    if method == "sparse":
-        grid = sparse_grid(field, resolution, box, level=level, trim=trim, coarse=coarse, search=search,
-                           chunk=chunk, device=device)
-    elif method == "dense":
-        grid = dense_grid(field, resolution, box, trim=trim, chunk=chunk, device=device)
-    else:
-        raise ValueError(f"method must be 'sparse' or 'dense', not {method!r}")
-    vertices, faces = marching_cubes(grid, level)
-    if len(faces) == 0:
-        return Mesh.empty()
-    if keep_largest:
-        vertices, faces, _ = largest_component(vertices, faces)
-    vertices = taubin_smooth(vertices, faces, smooth_iterations)
-    rgb = (query_colors(field, vertices, chunk=chunk, device=device) if colors
-           else np.full((len(vertices), 3), 255, np.uint8))
-    return Mesh(vertices, faces, rgb, vertex_normals(vertices, faces))

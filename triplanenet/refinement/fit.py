@@ -34,16 +34,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from . import cameras
-from .models.generator import autocast
-
-if TYPE_CHECKING:  # the inversion calls this module (Inversion.refine); results are made with dataclasses.replace
-    from .inversion import Inversion
+from .. import cameras
+from ..devices import autocast
+from ..inversion.result import Inversion
 
 DEFAULT_STEPS = 20
 STEP_LIMITS = (1, 1000)

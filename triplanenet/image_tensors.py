@@ -12,9 +12,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .preprocess.images import MAX_CROP_SIDE
-
 ImageInput = Image.Image | np.ndarray | torch.Tensor | Sequence[Image.Image]
+
+MAX_CROP_SIDE = 2048
+"""Largest side of an aligned face crop the inverter accepts (crops are 512 px; 4x that is already plenty).
+
+A crop is resized to the generator's resolution anyway, so a bigger one only costs
+memory: a 12000x12000 crop took 5 GB to decode and resize."""
 
 EMPTY_SPACE = -1.0
 """What an EG3D renderer shows where a ray hits nothing (without ``white_back``): composited colours
@@ -72,7 +76,7 @@ def as_images(image: ImageInput, size: int) -> torch.Tensor:
 
     Accepts a PIL image, a list of them, an HxWx3 / NxHxWx3 uint8 array, or a
     float tensor [3,H,W] / [N,3,H,W] in [-1, 1]. Crops must be square, at most
-    :data:`~triplanenet.preprocess.images.MAX_CROP_SIDE` px; other sizes than
+    :data:`MAX_CROP_SIDE` px; other sizes than
     ``size`` are resized.
     """
     if isinstance(image, Image.Image):

@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 # Colour ramp from near (light) to far (dark), linearly interpolated in sRGB.
@@ -131,3 +133,16 @@ def save_depth_image(path: str | Path, depth, opacity=None, **kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     depth_image(depth, opacity, **kwargs).save(path)
     return path
+
+
+def depth_at_crop(depth: np.ndarray, opacity: np.ndarray, size: int) -> tuple[np.ndarray, Image.Image]:
+    """Depth at the photo's camera on the crop's pixel grid, and its colour-mapped picture.
+
+    ``depth`` and ``opacity`` [r,r] are a render at the photo's camera. Returns the raw
+    depth (world units along each ray; rays that miss the head stop at the far bound)
+    resampled bilinearly to [size,size] float32, and the picture of the r x r depth
+    with its legend.
+    """
+    resampled = F.interpolate(torch.from_numpy(depth)[None, None], size=(size, size), mode="bilinear",
+                              align_corners=False)[0, 0]
+    return resampled.numpy(), depth_image(depth, opacity)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from triplanenet.meshes import Mesh, vertex_normals
+from .meshes import Mesh, vertex_normals
 
 FORMATS = (".ply", ".glb", ".obj")
 
@@ -118,30 +118,4 @@ def mesh_figure(mesh: Mesh, max_faces: int = 100_000, title: str | None = None):
         title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
         scene=dict(aspectmode="data", xaxis_title="x", yaxis_title="y (up)", zaxis_title="z (face)",
                    camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0, y=0, z=2.0))))
-    return figure
-
-
-def depth_figure(depth, opacity=None, threshold: float = 0.5, kind: str = "heatmap"):
-    """A plotly ``Figure`` of a depth map [H,W] (world units along the ray).
-
-    Pixels whose accumulated ``opacity`` [H,W] is at most ``threshold`` are blank.
-    ``kind`` "heatmap" (image orientation, row 0 at the top, colour bar) or "surface"
-    (a relief: height = nearness, so the face comes toward the viewer).
-    """
-    import plotly.graph_objects as go
-
-    from triplanenet.depth import masked_depth
-
-    values = masked_depth(depth, opacity, threshold)
-    if kind == "heatmap":
-        figure = go.Figure(go.Heatmap(z=values, colorscale="Viridis", reversescale=True,
-                                      colorbar=dict(title="depth")))
-        figure.update_yaxes(autorange="reversed", scaleanchor="x")
-    elif kind == "surface":
-        figure = go.Figure(go.Surface(z=-values, surfacecolor=values, colorscale="Viridis", reversescale=True,
-                                      colorbar=dict(title="depth")))
-        figure.update_layout(scene=dict(yaxis=dict(autorange="reversed"), zaxis_title="-depth"))
-    else:
-        raise ValueError(f"kind must be 'heatmap' or 'surface', not {kind!r}")
-    figure.update_layout(margin=dict(l=0, r=0, t=0, b=0))
     return figure
