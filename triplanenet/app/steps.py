@@ -20,7 +20,7 @@ from PIL import Image
 
 from .. import cameras
 from ..depth import depth_image
-from ..geometry import LEVEL, TRIM_VALUE, dense_grid, extract_mesh
+from ..geometry import LEVEL, TRIM_VALUE, Field, dense_grid, extract_mesh
 from ..inversion import Inversion
 from ..meshes import Mesh
 from ..preprocess import align_face
@@ -53,6 +53,10 @@ FLAT_DENSITY = "The model's density is flat: there is no surface to mesh."
 
 def _silent(fraction: float, message: str) -> None:
     """A :data:`Report` that reports nothing."""
+
+
+def _no_pause() -> None:
+    """Nothing to do between two units of model work."""
 
 
 def check_number(name: str, value: object, bounds: tuple[float, float]) -> float:
@@ -196,23 +200,33 @@ def densest_level(scene: Scene, fraction: float = FALLBACK_FRACTION, resolution:
     return float(np.quantile(inside, 1 - fraction))
 
 
-def mesh(inversion: Inversion, resolution: int, level: float = LEVEL, report: Report = _silent
-         ) -> tuple[Mesh, str]:
+def pausing(field: Field, pause: Callable[[], None]) -> Field:
+    """``field`` that calls ``pause()`` before each evaluation (a chunk of points)."""
+    def evaluate(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pause()
+        return field(points)
+    return evaluate
+
+
+def mesh(inversion: Inversion, resolution: int, level: float = LEVEL, report: Report = _silent,
+         pause: Callable[[], None] = _no_pause) -> tuple[Mesh, str]:
     """The coloured mesh (largest component) at ``resolution``^3, and a note for people.
 
     Uses EG3D's density ``level``; a model whose density never gets there (an
     untrained or weak one) gets the surface enclosing the densest
-    :data:`FALLBACK_FRACTION` of the box instead, and the note says so.
+    :data:`FALLBACK_FRACTION` of the box instead, and the note says so. ``pause()``
+    is called before each chunk of the density grid (where other requests may use the model).
     """
     resolution = _check_range("The mesh resolution", resolution, MESH_RESOLUTIONS)
     scene = Scene.from_inversion(inversion)
+    field = pausing(scene.field, pause)
     report(0.0, f"marching cubes at {resolution}^3")
-    result = extract_mesh(scene.field, resolution, scene.box, level=level, keep_largest=True)
+    result = extract_mesh(field, resolution, scene.box, level=level, keep_largest=True)
     note = f"Iso-surface at EG3D's density level {level:g}, {resolution}^3 grid."
     if len(result.faces) == 0:
         report(0.5, "no surface at EG3D's level: finding the densest region")
         fallback = densest_level(scene)
-        result = extract_mesh(scene.field, resolution, scene.box, level=fallback, keep_largest=True)
+        result = extract_mesh(field, resolution, scene.box, level=fallback, keep_largest=True)
         note = (f"The density never reaches EG3D's level {level:g} (a model that is untrained or has not "
                 f"learned this face), so this is the surface enclosing the densest {FALLBACK_FRACTION:.0%} "
                 f"of the box (level {fallback:.3g}), {resolution}^3 grid.")
