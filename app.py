@@ -15,9 +15,9 @@ from __future__ import annotations
 import spaces  # noqa: I001  (first: on a ZeroGPU Space it must come before anything touches CUDA)
 
 import argparse
-import atexit
 import base64
 import contextlib
+import faulthandler
 import functools
 import html
 import inspect
@@ -32,9 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import pydantic
+from gradio.exceptions import InvalidPathError
 
-from triplanenet.app import Session, Workspace, steps
-from triplanenet.app.session import MAX_SESSIONS, pin_mmap_threshold
+from triplanenet.app import Session, Workspace, allocator, steps
+from triplanenet.app.session import MAX_SESSIONS, OWNER_FILE
+from triplanenet.app.turns import Turns
 from triplanenet.inversion.modes import MODE_LABELS, ModelSet
 from triplanenet.loading import CheckpointError
 from triplanenet.loading.bundled import CHECKPOINT_ENV, default_checkpoint
@@ -48,8 +51,13 @@ EXAMPLES = [ROOT / "examples" / "astronaut.png", ROOT / "examples" / "synthetic_
 
 QUEUE_SIZE = 32
 """Requests that may wait in the queue; more are refused with "the queue is full" instead of waiting for minutes."""
-MODEL_CONCURRENCY = 1
-"""Model work (inversion, renders, meshes, video) that runs at once; more waits in the queue."""
+SHORT_CONCURRENCY = 2
+"""Short model work (inversion, gallery, render) that may be in progress at once; more waits in the queue."""
+LONG_CONCURRENCY = 2
+"""Long model work (refinement, mesh, video) that may be in progress at once. Every request takes turns at the
+model (:class:`~triplanenet.app.turns.Turns`) one unit at a time, so short work never waits for a long job."""
+MAX_UPLOAD_MB = 40
+"""Largest upload, as a file or inline (a ``data:`` URL in the request)."""
 SESSION_TTL = 2 * 3600
 """Seconds a session's inversion is kept after its last update (its folder goes with it)."""
 CACHE_SWEEP = (600, 1800)
@@ -60,7 +68,7 @@ FIGURE_FACES = 60_000
 """Largest number of faces sent to the plotly figure (the downloads keep every face)."""
 VIDEO_FPS = 30
 REFINE_STEPS = (STEP_LIMITS[0], 200)
-"""Range of the refinement slider (the API takes up to the refinement's own limit)."""
+"""Range of the refinement steps, on the slider and through the API alike."""
 
 # GPU work. On a ZeroGPU Space each call holds a GPU for at most `duration` seconds; elsewhere
 # `spaces.GPU` returns the function unchanged.
@@ -72,6 +80,18 @@ gpu_turntable = spaces.GPU(duration=180)(steps.turntable_frames)
 gpu_refine = spaces.GPU(duration=180)(steps.refine)
 
 
+def inline_bytes(url: str) -> bytes:
+    """The bytes of a ``data:`` URL, refused from its length before decoding when over :data:`MAX_UPLOAD_MB`."""
+    encoded = url.partition(",")[2]
+    size_mb = len(encoded) * 3 / 4 / 2**20
+    if size_mb > MAX_UPLOAD_MB:
+        raise ValueError(f"The image sent inline is {size_mb:.0f} MB; uploads are limited to {MAX_UPLOAD_MB} MB.")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise ValueError("The image sent inline is not valid base64.") from None
+
+
 def photo_source(photo: str | dict | None, missing: str = "Upload a photo (or pick an example) first."
                  ) -> str | bytes:
     """An uploaded image for our loader, undecoded: a file path, or the bytes of a ``data:`` URL.
@@ -80,12 +100,13 @@ def photo_source(photo: str | dict | None, missing: str = "Upload a photo (or pi
     upload with PIL first, so that a corrupt file or a decompression bomb failed there
     with a bare "Error" (and a 12000x12000 crop took 5 GB); :func:`triplanenet.preprocess.load_image`
     refuses them with a message a person can act on. Gradio still checks that the path
-    is one of its uploads. ``missing`` is the error when there is no image.
+    is one of its uploads; an inline image goes through the upload size limit
+    (:func:`inline_bytes`) and then the same loader. ``missing`` is the error when there is no image.
     """
     if isinstance(photo, dict):
         url = photo.get("url") or ""
         if not photo.get("path") and isinstance(url, str) and url.startswith("data:"):
-            return base64.b64decode(url.partition(",")[2])
+            return inline_bytes(url)
         photo = photo.get("path")
     if not photo or not isinstance(photo, str):
         raise ValueError(missing)
@@ -97,6 +118,8 @@ def readable(fn: Callable) -> Callable:
 
     Expected failures (bad photo, bad setting, nothing inverted yet) carry their own
     message; anything else is a bug, logged with its traceback and reported as one.
+    However the request ends, the memory it freed goes back to the system
+    (:func:`~triplanenet.app.allocator.release_free_memory`).
     """
     @contextlib.contextmanager
     def errors_as_messages():
@@ -111,6 +134,8 @@ def readable(fn: Callable) -> Callable:
             raise gr.Error(f"The server failed on this request ({html.escape(type(exc).__name__)}). Try again; "
                            "if it keeps failing, please report it.", title="Server error",
                            print_exception=False) from exc
+        finally:
+            allocator.release_free_memory()
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -126,19 +151,33 @@ def readable(fn: Callable) -> Callable:
     return wrapper
 
 
-def reporter(progress: gr.Progress) -> steps.Report:
-    """A :data:`steps.Report` that moves Gradio's progress bar."""
-    return lambda fraction, message: progress(fraction, desc=message)
+def reporter(progress: gr.Progress, turns: Turns) -> steps.Report:
+    """A :data:`steps.Report` that moves Gradio's progress bar and lets requests waiting for the model go first."""
+    def report(fraction: float, message: str) -> None:
+        progress(fraction, desc=message)
+        turns.pass_turn()
+    return report
+
+
+def check_refine_steps(count: object) -> int:
+    """The number of refinement steps a client asked for: a whole number in the slider's range (not a boolean)."""
+    name = "The number of refinement steps"
+    number = steps.check_number(name, count, REFINE_STEPS)
+    if not number.is_integer():
+        raise ValueError(f"{name} must be a whole number, got {count!r:.40}")
+    return int(number)
 
 
 class Handlers:
     """What each event of the page does, over one :class:`Pipeline` and :class:`Workspace`.
 
     Every handler is also a named API endpoint; the work is in :mod:`triplanenet.app.steps`.
+    Model work takes :attr:`turns` one unit at a time; a handler's session has a request
+    in flight while it runs (:meth:`Workspace.serving`), so it is never evicted meanwhile.
     """
 
-    def __init__(self, pipeline: Pipeline, workspace: Workspace):
-        self.pipeline, self.models, self.workspace = pipeline, pipeline.models, workspace
+    def __init__(self, pipeline: Pipeline, workspace: Workspace, turns: Turns):
+        self.pipeline, self.models, self.workspace, self.turns = pipeline, pipeline.models, workspace, turns
 
     def align(self, photo: str | dict | None, face_index: float | None):
         """Crop and pose a face: preview with landmarks, summary, the 512 crop and its 25-number EG3D camera."""
@@ -156,7 +195,8 @@ class Handlers:
         self.models.inverter(mode)  # an unknown mode is refused before any work
         progress(0.1, desc=f"inverting with {MODE_LABELS[mode]}")
         start = time.perf_counter()
-        inversion, input_view = gpu_invert(self.pipeline, source, camera, mode)
+        with self.turns.turn():
+            inversion, input_view = gpu_invert(self.pipeline, source, camera, mode)
         seconds = time.perf_counter() - start
         session = self.workspace.session(request.session_hash or (session.key if session else uuid.uuid4().hex))
         session.start(inversion, input_view)
@@ -173,14 +213,16 @@ class Handlers:
 
         The session's inversion is replaced only when the refinement finishes: stopped or
         failed, the previous result stays (and :meth:`show_current` shows it again).
+        Each step takes a turn at the model of its own.
         """
-        session = self.workspace.require(session)
-        start = time.perf_counter()
-        for update in gpu_refine(self.pipeline, session.inversion, count):
-            progress(update.step / update.steps, desc=f"refining: step {update.step} of {update.steps}")
-            if update.result is None and update.preview is not None:
-                yield update.preview, gr.skip(), gr.skip()
-        session.start(*update.result)
+        count = check_refine_steps(count)
+        with self.workspace.serving(session) as session:
+            start = time.perf_counter()
+            for update in self.turns.each_in_a_turn(gpu_refine(self.pipeline, session.inversion, count)):
+                progress(update.step / update.steps, desc=f"refining: step {update.step} of {update.steps}")
+                if update.result is None and update.preview is not None:
+                    yield update.preview, gr.skip(), gr.skip()
+            session.start(*update.result)
         info = (f"**Refined** in {time.perf_counter() - start:.1f} s ({update.steps} steps): the tri-planes were "
                 "fitted to the photo (and its mirror image) at its camera. Views, depth and mesh below show the "
                 "refined head; the saved inversion is the refined one.")
@@ -194,38 +236,50 @@ class Handlers:
 
     def views(self, count: float, session: Session | None, progress=gr.Progress()):
         """A yaw sweep of ``count`` views of the current head, with captions."""
-        inversion = self.workspace.require(session).inversion
-        progress(0.1, desc="rendering views")
-        return gpu_views(inversion, count)
+        with self.workspace.serving(session) as session:
+            progress(0.1, desc="rendering views")
+            with self.turns.turn():
+                return gpu_views(session.inversion, count)
 
     def depth(self, session: Session | None):
         """Depth at the photo's camera: colour picture, and raw .npy (512x512 float32, world units)."""
-        session = self.workspace.require(session)
-        depth, picture = steps.depth(session.input_view)
-        return picture, str(session.save_depth(depth))
+        with self.workspace.serving(session) as session:
+            depth, picture = steps.depth(session.input_view)
+            return picture, str(session.save_depth(depth))
 
     def mesh(self, resolution: float, session: Session | None, progress=gr.Progress()):
-        """Coloured mesh at ``resolution``^3: .glb for the viewer, plotly figure, .glb/.ply/.obj files, a note."""
-        session = self.workspace.require(session)
-        mesh, note = gpu_mesh(session.inversion, resolution, report=reporter(progress))
-        progress(0.9, desc="writing .glb, .ply, .obj")
-        paths = session.save_mesh(mesh)
-        figure = mesh_figure(mesh, max_faces=FIGURE_FACES)
-        return str(paths[".glb"]), figure, [str(p) for p in paths.values()], note
+        """Coloured mesh at ``resolution``^3: .glb for the viewer, plotly figure, .glb/.ply/.obj.zip files, a note.
+
+        The density grid is computed a chunk per turn at the model; the files are written after it.
+        """
+        with self.workspace.serving(session) as session:
+            with self.turns.turn():
+                mesh, note = gpu_mesh(session.inversion, resolution, report=reporter(progress, self.turns),
+                                      pause=self.turns.pass_turn)
+            progress(0.9, desc="writing .glb, .ply, .obj.zip")
+            paths = session.save_mesh(mesh)
+            figure = mesh_figure(mesh, max_faces=FIGURE_FACES)
+            return str(paths[".glb"]), figure, [str(p) for p in paths.values()], note
 
     def render(self, yaw: float, pitch: float, session: Session | None):
         """The head from ``yaw`` / ``pitch`` (degrees): image and depth picture, from the cached tri-planes."""
-        return gpu_novel_view(self.workspace.require(session).inversion, yaw, pitch)
+        with self.workspace.serving(session) as session, self.turns.turn():
+            return gpu_novel_view(session.inversion, yaw, pitch)
 
     def video(self, frames: float, session: Session | None, progress=gr.Progress()):
-        """Turntable video (.mp4, 30 frames per second) of ``frames`` frames along EG3D's orbit."""
-        session = self.workspace.require(session)
-        images = gpu_turntable(session.inversion, frames, report=reporter(progress))
-        return str(session.save_video(images, VIDEO_FPS))
+        """Turntable video (.mp4, 30 frames per second) of ``frames`` frames along EG3D's orbit.
+
+        Frames are rendered a batch per turn at the model; the video is written after them.
+        """
+        with self.workspace.serving(session) as session:
+            with self.turns.turn():
+                images = gpu_turntable(session.inversion, frames, report=reporter(progress, self.turns))
+            return str(session.save_video(images, VIDEO_FPS))
 
     def save_inversion(self, session: Session | None):
         """The current inversion as .safetensors (``triplanenet.Inversion.load``)."""
-        return str(self.workspace.require(session).save_inversion())
+        with self.workspace.serving(session) as session:
+            return str(session.save_inversion())
 
     def page_opened(self, request: gr.Request) -> None:
         """A browser page was loaded: its session is kept while the page is open (up to its time to live)."""
@@ -241,6 +295,26 @@ class Handlers:
         """``gr.State`` delete callback: the session's state expired."""
         if session is not None:
             self.workspace.end(session.key)
+
+
+NOT_AN_UPLOAD = ("A file sent to this server must be one of its uploads: upload it first (gradio_client: "
+                 "handle_file(path)), or pick an example.")
+
+
+class Blocks(gr.Blocks):
+    """Gradio's ``Blocks`` whose refusals of a client's file input are our readable message.
+
+    Before any event runs, Gradio checks that every file input is one of its uploads
+    (or an allowed file) and is well formed; a path it refuses (``/etc/passwd``, a
+    malformed file entry) used to reach the client as a bare "Error" and the log as a
+    traceback.
+    """
+
+    async def preprocess_data(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().preprocess_data(*args, **kwargs)
+        except (InvalidPathError, pydantic.ValidationError):
+            raise gr.Error(NOT_AN_UPLOAD, title="Cannot do that", print_exception=False) from None
 
 
 class Page:
@@ -309,7 +383,7 @@ def depth_and_mesh_sections(page: Page) -> None:
     with gr.Row():
         page.resolution = gr.Slider(*MESH_RESOLUTIONS, value=MESH_RESOLUTION, step=32,
                                     label="Mesh resolution (grid points per axis)")
-        page.mesh_files = gr.File(label="Mesh downloads (.glb, .ply, .obj)", file_count="multiple")
+        page.mesh_files = gr.File(label="Mesh downloads (.glb, .ply, zipped .obj)", file_count="multiple")
     page.mesh_note = gr.Markdown(label="Mesh note")
 
 
@@ -328,7 +402,8 @@ def downloads_section(page: Page) -> None:
 # No event lets Gradio preprocess its inputs: our loaders and range checks see what the client sent
 # (a non-image crop, "abc" for a slider, NaN) and answer with a readable message.
 RAW = {"preprocess": False}
-MODEL_WORK = {"concurrency_id": "model", "concurrency_limit": MODEL_CONCURRENCY, **RAW}
+MODEL_WORK = {"concurrency_id": "model", "concurrency_limit": SHORT_CONCURRENCY, **RAW}
+LONG_WORK = {"concurrency_id": "long", "concurrency_limit": LONG_CONCURRENCY, **RAW}
 
 
 def wire_events(page: Page, handlers: Handlers, demo: gr.Blocks) -> None:
@@ -343,7 +418,7 @@ def wire_events(page: Page, handlers: Handlers, demo: gr.Blocks) -> None:
         (event
          .success(readable(handlers.views), [page.count, session], page.gallery, **named("views"), **MODEL_WORK)
          .success(readable(handlers.depth), session, [page.depth_picture, page.depth_file], **named("depth"), **RAW)
-         .success(readable(handlers.mesh), [page.resolution, session], mesh, **named("mesh"), **MODEL_WORK))
+         .success(readable(handlers.mesh), [page.resolution, session], mesh, **named("mesh"), **LONG_WORK))
 
     def after_alignment(aligned: Any, public: bool) -> None:
         """Chain inversion -> views -> depth -> mesh after an alignment."""
@@ -360,29 +435,29 @@ def wire_events(page: Page, handlers: Handlers, demo: gr.Blocks) -> None:
     after_alignment(page.examples.cache_event, public=False)
 
     refined = page.refine.click(readable(handlers.refine), [page.refine_steps, session], head, api_name="refine",
-                                **MODEL_WORK)
+                                **LONG_WORK)
     show_results(refined, lambda name: {"api_name": f"{name}_after_refine", **private})
     page.stop.click(handlers.show_current, session, page.comparison, cancels=[refined], api_name="stop_refine",
                     **private, **RAW)
     page.count.release(readable(handlers.views), [page.count, session], page.gallery, api_name="views_again",
                        **private, **MODEL_WORK)
     page.resolution.release(readable(handlers.mesh), [page.resolution, session], mesh, api_name="mesh_again",
-                            **private, **MODEL_WORK)
+                            **private, **LONG_WORK)
     gr.on([page.yaw.release, page.pitch.release], readable(handlers.render), [page.yaw, page.pitch, session],
           [page.novel, page.novel_depth], api_name="render", show_progress="minimal", **MODEL_WORK)
     page.video_button.click(readable(handlers.video), [page.frames, session], page.video, api_name="video",
-                            **MODEL_WORK)
+                            **LONG_WORK)
     page.save_button.click(readable(handlers.save_inversion), session, page.inversion_file, api_name="inversion",
                            **RAW)
     demo.load(handlers.page_opened, **private)
     demo.unload(handlers.end_session)
 
 
-def build_app(pipeline: Pipeline, workspace: Workspace) -> gr.Blocks:
+def build_app(pipeline: Pipeline, workspace: Workspace, turns: Turns) -> gr.Blocks:
     """The page: upload -> alignment -> inversion (-> refinement) -> views -> depth -> mesh, then video, downloads."""
-    handlers, page = Handlers(pipeline, workspace), Page()
+    handlers, page = Handlers(pipeline, workspace, turns), Page()
     models = pipeline.models
-    with gr.Blocks(title="TriPlaneNet: a face photo in 3D", delete_cache=CACHE_SWEEP) as demo:
+    with Blocks(title="TriPlaneNet: a face photo in 3D", delete_cache=CACHE_SWEEP) as demo:
         page.session = gr.State(None, time_to_live=SESSION_TTL, delete_callback=handlers.forget)
         gr.Markdown("# TriPlaneNet: a face photo in 3D\n"
                     "Upload a photo with a face (or use the webcam, or paste one), press **Reconstruct**, and see "
@@ -410,26 +485,54 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def stop_on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM ends the server like Ctrl-C: Gradio closes it, then ``atexit`` deletes the workspace."""
+SHUTTING_DOWN = "The server is shutting down: your request was stopped. Try again in a minute."
+SHUTDOWN_GRACE = 3.0
+"""Seconds that requests get, after SIGTERM, to reach their next turn at the model and tell their clients."""
+
+
+def stop_on_sigterm(turns: Turns, signum: int, frame: Any) -> None:
+    """SIGTERM ends the server like Ctrl-C, after telling the clients of running requests why they end.
+
+    Every request is refused its next turn at the model with :data:`SHUTTING_DOWN`;
+    once they are gone (or after :data:`SHUTDOWN_GRACE` seconds) Gradio closes the server.
+    """
+    turns.close(SHUTTING_DOWN)
+    turns.wait_until_free(SHUTDOWN_GRACE)
     raise KeyboardInterrupt
 
 
+def exit_now(status: int) -> None:
+    """End the process with ``status`` at once (output flushed).
+
+    Python's own shutdown would destroy torch's thread pools under a request thread
+    still inside a native call (a refinement step, a mesh chunk), which aborts the
+    process ("terminate called without an active exception", status 134); by then
+    the workspace is deleted and nothing is left to finalise.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def open_workspace(max_sessions: int) -> Workspace:
-    """The session workspace, removed at exit; Gradio's cache goes inside it unless ``$GRADIO_TEMP_DIR`` is set.
+    """The session workspace; Gradio's cache is its root unless ``$GRADIO_TEMP_DIR`` is set.
 
     Inside it, the cache is swept with the workspace when a later start finds this process dead.
     """
     workspace = Workspace(served=os.environ.get("GRADIO_TEMP_DIR"), max_sessions=max_sessions)
     os.environ["GRADIO_TEMP_DIR"] = str(workspace.served)
-    atexit.register(workspace.remove)
     workspace.start_sweeper()
     return workspace
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    pin_mmap_threshold()
+    faulthandler.enable()  # a native crash prints every thread's Python stack before the process dies
+    try:
+        allocator.configure()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         pipeline = Pipeline.from_pretrained(args.checkpoint)
     except (CheckpointError, ValueError, OSError) as exc:
@@ -439,13 +542,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --max-sessions must be at least 1, got {args.max_sessions}", file=sys.stderr)
         return 2
     workspace = open_workspace(args.max_sessions)
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
-    demo = build_app(pipeline, workspace)
+    turns = Turns()
+    signal.signal(signal.SIGTERM, functools.partial(stop_on_sigterm, turns))
+    demo = build_app(pipeline, workspace, turns)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
-    demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False, max_file_size="40mb",
-                allowed_paths=[str(ROOT / "examples"), str(workspace.root)])
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False, max_file_size=f"{MAX_UPLOAD_MB}mb",
+                    allowed_paths=[str(ROOT / "examples"), str(workspace.root)],
+                    blocked_paths=[str(workspace.root / OWNER_FILE)])
+    finally:
+        workspace.remove()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -24,6 +24,7 @@ from timing import median_seconds
 from triplanenet import TriPlaneNet
 from triplanenet.app import steps
 from triplanenet.inversion.modes import ModelSet, get_model_set
+from triplanenet.pipeline import Pipeline
 
 
 def full_size_models() -> ModelSet:
@@ -46,22 +47,23 @@ def main() -> None:
     args = parser.parse_args()
 
     models = full_size_models() if args.full_size else get_model_set(args.checkpoint, "cpu")
+    pipeline = Pipeline(models)
     args.views = args.views or models.default_view_count
     photo = Image.fromarray(data.astronaut())
-    aligned = steps.align(photo)
-    inversion, view = steps.invert(models, aligned.crop, aligned.camera, models.default_mode)
+    aligned = steps.align(pipeline, photo)
+    inversion, view = steps.invert(pipeline, aligned.crop, aligned.camera, models.default_mode)
 
     def first_result() -> None:
-        alignment = steps.align(photo)
-        result, input_view = steps.invert(models, alignment.crop, alignment.camera, models.default_mode)
+        alignment = steps.align(pipeline, photo)
+        result, input_view = steps.invert(pipeline, alignment.crop, alignment.camera, models.default_mode)
         steps.comparison(result, input_view)
         steps.views(result, args.views)
 
     rows = [
         ("photo -> first 3D result (crop + inversion + gallery)", first_result),
-        ("  face crop + camera", lambda: steps.align(photo)),
+        ("  face crop + camera", lambda: steps.align(pipeline, photo)),
         ("  inversion + render at the photo's camera",
-         lambda: steps.invert(models, aligned.crop, aligned.camera, models.default_mode)),
+         lambda: steps.invert(pipeline, aligned.crop, aligned.camera, models.default_mode)),
         (f"  gallery of {args.views} views", lambda: steps.views(inversion, args.views)),
         ("slider re-render (view + depth picture)", lambda: steps.novel_view(inversion, 20.0, 5.0)),
         (f"coloured mesh at {args.mesh_resolution}^3", lambda: steps.mesh(inversion, args.mesh_resolution)),

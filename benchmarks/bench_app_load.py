@@ -1,15 +1,17 @@
 """The app under load on 127.0.0.1 (bundled model): careless clients first, then well-behaved ones.
 
-    python benchmarks/bench_app_load.py [--careless 40] [--concurrent 16] [--settle 30]
+    python benchmarks/bench_app_load.py [--careless 40] [--concurrent 16] [--settle 30] [--allocator tuned]
 
+0. a warm-up session refines its head (20 steps): glibc then serves later tensors
+   from its arenas, where the memory growth that the allocator settings are about shows;
 1. ``--careless`` sessions that never disconnect (their clients stay open and idle),
    each align + invert + mesh at the app's default 256^3, ``WORKERS`` at a time;
 2. ``FOLLOWERS`` well-behaved sessions after them (the whole flow, then close);
 3. ``--concurrent`` well-behaved sessions at once (align, invert, views, depth,
    mesh 64^3, render), closed together; the server's RSS ``--settle`` seconds later.
 
-The server's RSS and the size of its workspace (session folders) and of Gradio's
-cache are sampled every ``SAMPLE_SECONDS`` throughout; the table gives their
+The server (run with ``$TRIPLANENET_ALLOCATOR`` = ``--allocator``) has its RSS, and
+the size of its session folders and of the rest of its root (Gradio's cache), sampled every ``SAMPLE_SECONDS`` throughout; the table gives their
 maxima, the p95 latency of requests and of whole flows, and completion counts.
 """
 from __future__ import annotations
@@ -30,21 +32,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from app_server import AppServer, start_app  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
-from triplanenet.app.session import SERVED_DIR  # noqa: E402
+from triplanenet.app.allocator import ALLOCATOR_ENV, SETTINGS, TUNED  # noqa: E402
+from triplanenet.app.session import SESSION_PREFIX  # noqa: E402
 
 WORKERS = 4
 """Careless sessions that run at once."""
 FOLLOWERS = 4
+WARM_UP_STEPS = 20
 SAMPLE_SECONDS = 0.5
 MIB = 2**20
 
 
-def folder_bytes(folder: Path, skip: str | None = None) -> int:
-    """Bytes of the files under ``folder`` (not under its child ``skip``); files deleted meanwhile count 0."""
+def folder_bytes(folder: Path, sessions: bool) -> int:
+    """Bytes of the files under ``folder``'s session folders (``sessions``) or under the rest of it.
+
+    Files deleted meanwhile count 0.
+    """
     total = 0
     for parent, children, files in os.walk(folder):
-        if Path(parent) == folder and skip in children:
-            children.remove(skip)
+        if Path(parent) == folder:
+            children[:] = [c for c in children if c.startswith(SESSION_PREFIX) == sessions]
+            files = [] if sessions else files
         for name in files:
             try:
                 total += os.stat(os.path.join(parent, name)).st_size
@@ -64,8 +72,8 @@ class Monitor:
 
     def sample(self) -> dict[str, int]:
         root = self.server.sessions
-        now = {"rss": self.server.rss_kib() * 1024, "workspace": folder_bytes(root, skip=SERVED_DIR),
-               "cache": folder_bytes(root / SERVED_DIR)}
+        now = {"rss": self.server.rss_kib() * 1024, "workspace": folder_bytes(root, sessions=True),
+               "cache": folder_bytes(root, sessions=False)}
         self.peak = {key: max(self.peak[key], value) for key, value in now.items()}
         return now
 
@@ -105,13 +113,15 @@ def careless(server: AppServer, photo: Path, latencies: list[float]) -> Timed:
     return app
 
 
-def well_behaved(server: AppServer, photo: Path, latencies: list[float]) -> float:
-    """The whole flow, then close; its seconds."""
+def well_behaved(server: AppServer, photo: Path, latencies: list[float], refine: int = 0) -> float:
+    """The whole flow (with ``refine`` refinement steps after the inversion), then close; its seconds."""
     start = time.perf_counter()
     app = Timed(server, latencies)
     try:
         _, _, crop, camera = app(handle_file(photo), 0, api_name="/align")
         app(handle_file(crop["path"]), camera, "v2", api_name="/invert")
+        if refine:
+            app(refine, api_name="/refine")
         app(2, api_name="/views")
         app(api_name="/depth")
         app(64, api_name="/mesh")
@@ -151,11 +161,12 @@ def main() -> int:
     parser.add_argument("--careless", type=int, default=40)
     parser.add_argument("--concurrent", type=int, default=16)
     parser.add_argument("--settle", type=float, default=30.0, help="seconds after the last close")
+    parser.add_argument("--allocator", default=TUNED, choices=list(SETTINGS))
     args = parser.parse_args()
     with TemporaryDirectory() as tmp:
         folder = Path(tmp)
         users = photos(folder, max(args.careless, args.concurrent))
-        server = start_app(folder, own_temp=True)
+        server = start_app(folder, own_temp=True, environment={ALLOCATOR_ENV: args.allocator})
         try:
             return run(server, users, args)
         finally:
@@ -164,7 +175,7 @@ def main() -> int:
 
 def run(server: AppServer, users: list[Path], args: argparse.Namespace) -> int:
     rows = []
-    well_behaved(server, users[0], [])  # warm-up: models, thread pools, caches
+    well_behaved(server, users[0], [], refine=WARM_UP_STEPS)  # warm-up: models, thread pools, caches, arenas
     with Monitor(server) as monitor:
         start_rss = monitor.sample()["rss"]
         latencies: list[float] = []
@@ -188,7 +199,7 @@ def run(server: AppServer, users: list[Path], args: argparse.Namespace) -> int:
                      f"{p95(done):.1f}", f"{len(done)}/{args.concurrent}"))
         time.sleep(args.settle)
         after = monitor.sample()["rss"]
-    print(f"server RSS: {start_rss / MIB:.0f} MiB after warm-up, {before / MIB:.0f} MiB before the concurrent "
+    print(f"allocator {args.allocator}; server RSS: {start_rss / MIB:.0f} MiB after warm-up, {before / MIB:.0f} MiB before the concurrent "
           f"sessions, {after / MIB:.0f} MiB {args.settle:.0f} s after they closed "
           f"({(after - before) / MIB:+.0f} MiB)")
     print("| phase | RSS max (MiB) | workspace max (MiB) | Gradio cache max (MiB) | p95 request (s) "

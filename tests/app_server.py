@@ -43,6 +43,11 @@ class AppServer:
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS line in /proc/PID/status")
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU seconds the server process has used (``/proc/PID/stat``)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -52,12 +57,15 @@ class AppServer:
             self.process.wait()
 
 
-def start_app(folder: Path, *extra_args: str, own_temp: bool = False) -> AppServer:
+def start_app(folder: Path, *extra_args: str, own_temp: bool = False, environment: dict[str, str] | None = None,
+              app: Path | None = None) -> AppServer:
     """Run ``app.py`` from ``folder`` (its caches and session folders go there); wait until it answers.
 
     ``own_temp``: instead of fixed session and Gradio cache folders, give the app
     ``folder/tmp`` as its temporary directory, where it makes its own
     ``triplanenet-app-<pid>`` root (with Gradio's cache inside), as on a real server.
+    ``environment``: more environment variables for the server (``TRIPLANENET_ALLOCATOR``, ``MALLOC_CHECK_``).
+    ``app``: another ``app.py`` to run (a benchmark's older checkout); default this project's.
     """
     port = free_port()
     log = folder / f"server-{port}.log"
@@ -65,12 +73,13 @@ def start_app(folder: Path, *extra_args: str, own_temp: bool = False) -> AppServ
            "TRIPLANENET_CHECKPOINT": "bundled", "TRIPLANENET_APP_OUTPUTS": str(folder / "sessions"),
            "GRADIO_TEMP_DIR": str(folder / "gradio-cache")}
     env.pop("GRADIO_SERVER_NAME", None)
+    env.update(environment or {})
     if own_temp:
         (folder / "tmp").mkdir(exist_ok=True)
         env["TMPDIR"] = str(folder / "tmp")
         del env["TRIPLANENET_APP_OUTPUTS"], env["GRADIO_TEMP_DIR"]
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port),
+        process = subprocess.Popen([sys.executable, str(app or ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port),
                                     *extra_args], cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
     sessions = folder / "tmp" / f"triplanenet-app-{process.pid}" if own_temp else folder / "sessions"
     server = AppServer(f"http://127.0.0.1:{port}/", process, sessions, log)

@@ -9,8 +9,11 @@ disk after SIGTERM, or after ``kill -9`` once the next server starts.
 """
 from __future__ import annotations
 
+import io
 import math
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +22,12 @@ import torch
 from PIL import Image
 
 from triplanenet import cameras
-from triplanenet.app.session import OWNER_FILE, SERVED_DIR, Workspace, sweep_stale_roots
-from triplanenet.image_tensors import as_images
-from triplanenet.inversion.result import Inversion
+from app_server import wait_for
+from triplanenet.app.session import OWNER_FILE, Workspace, sweep_stale_roots
+from triplanenet.app.turns import Turns
 from triplanenet.cameras import as_cameras
-from triplanenet.image_tensors import MAX_CROP_SIDE
+from triplanenet.image_tensors import MAX_CROP_SIDE, as_images
+from triplanenet.inversion.result import Inversion
 from triplanenet.outputs.views import View
 
 CROP_RSS_LIMIT_MIB = 300
@@ -95,6 +99,71 @@ def test_crops_larger_than_the_bound_are_refused():
         as_images(Image.new("RGB", (side, side)), 128)
     with pytest.raises(ValueError, match=f"at most {MAX_CROP_SIDE} px"):
         as_images(np.zeros((side, side, 3), np.uint8), 128)
+
+
+# Turns at the model.
+
+def started_thread(target) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_short_work_goes_between_the_units_of_a_long_job():
+    turns, order = Turns(), []
+
+    def render() -> None:
+        with turns.turn():
+            order.append("render")
+
+    def refinement_steps():
+        for step in range(3):
+            order.append(f"step {step}")
+            if step == 0:
+                threads.append(started_thread(render))
+                assert wait_for(lambda: turns.waiting() == 1, 10)
+            yield step
+
+    threads: list[threading.Thread] = []
+    assert list(turns.each_in_a_turn(refinement_steps())) == [0, 1, 2]
+    threads[0].join(10)
+    assert order == ["step 0", "render", "step 1", "step 2"]
+
+
+def test_a_unit_passes_its_turn_to_those_waiting_and_closing_refuses_every_turn():
+    turns, order = Turns(), []
+
+    def render() -> None:
+        with turns.turn():
+            order.append("render")
+
+    with turns.turn():
+        turns.pass_turn()  # no one waits: nothing happens
+        order.append("mesh chunk 1")
+        thread = started_thread(render)
+        assert wait_for(lambda: turns.waiting() == 1, 10)
+        turns.pass_turn()
+        order.append("mesh chunk 2")
+    thread.join(10)
+    assert order == ["mesh chunk 1", "render", "mesh chunk 2"]
+
+    refused: list[str] = []
+
+    def refused_render() -> None:
+        try:
+            with turns.turn():
+                order.append("rendered while closing")
+        except ValueError as error:
+            refused.append(str(error))
+
+    with pytest.raises(ValueError, match="shutting down"):
+        with turns.turn():
+            thread = started_thread(refused_render)
+            assert wait_for(lambda: turns.waiting() == 1, 10)
+            turns.close("shutting down")
+            turns.pass_turn()
+    thread.join(10)
+    assert refused == ["shutting down"] and order[-1] == "mesh chunk 2" and turns.wait_until_free(1)
 
 
 # The session workspace.
@@ -183,6 +252,22 @@ def test_session_files_stay_under_the_byte_cap(tmp_path):
     assert sum(f.stat().st_size for f in workspace.root.rglob("*.npy")) <= cap
 
 
+def test_a_session_with_a_request_in_flight_is_never_evicted(tmp_path):
+    megabyte = np.zeros(2**18, np.float32)
+    workspace = Workspace(tmp_path / "root", max_sessions=1, max_bytes=int(1.5 * 2**20))
+    busy = started(workspace, "busy")
+    with workspace.serving(busy):
+        idle = started(workspace, "idle")  # over the count: only an idle session may go, and there is none
+        assert list(workspace.sessions) == ["busy", "idle"]
+        busy.save_depth(megabyte)
+        idle.save_depth(megabyte)  # over the bytes: the busy session's file stays
+        assert busy.inversion is not None and all(path.exists() for path in busy.written)
+    started(workspace, "next")  # both idle now: the count holds again
+    assert list(workspace.sessions) == ["next"]
+    with pytest.raises(ValueError, match="to make room"):
+        workspace.require(busy)
+
+
 def dead_pid() -> int:
     """The pid of a process that has exited."""
     process = subprocess.Popen(["true"])
@@ -202,9 +287,9 @@ def test_folders_of_dead_processes_are_swept_at_start_up(tmp_path):
     assert not stale.exists() and live.exists()
 
     fixed = tmp_path / "fixed"  # $TRIPLANENET_APP_OUTPUTS left by a process killed with -9
-    (fixed / "session1").mkdir(parents=True)
-    (fixed / SERVED_DIR / "hash").mkdir(parents=True)
-    (fixed / "session1" / "inversion-1.safetensors").write_bytes(b"x")
+    (fixed / "session-1").mkdir(parents=True)
+    (fixed / ("ab" * 32)).mkdir(parents=True)  # a folder of Gradio's cache
+    (fixed / "session-1" / "inversion-1.safetensors").write_bytes(b"x")
     (fixed / OWNER_FILE).write_text(str(dead_pid()))
     workspace = Workspace(fixed)
     assert sorted(p.name for p in fixed.iterdir()) == [OWNER_FILE]
@@ -224,7 +309,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="gradio-client is no
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from app_server import AppServer, start_app, wait_for  # noqa: E402
+from app_server import AppServer, start_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -334,16 +419,14 @@ def test_an_evicted_client_is_told_to_start_again(server, astronaut):
 
 
 @pytest.mark.server
-def test_a_session_end_deletes_its_files_and_gradios_served_copies(server, astronaut):
+def test_session_files_are_served_where_they_are_and_go_with_the_session(server, astronaut):
     app = connect(server)
     reconstruct(app, astronaut)
-    name = Path(app.predict(api_name="/inversion")["path"]).name
-    [saved] = server.sessions.glob(f"*/{name}")
-    copies = list((server.sessions / SERVED_DIR).glob(f"*/{name}"))
-    assert copies and saved.parent.parent == server.sessions
+    served = Path(app.predict(api_name="/inversion")["path"])
+    assert served.parent.parent == server.sessions and served.parent.name.startswith("session-")
+    assert list(server.sessions.rglob(served.name)) == [served], "Gradio copied the session's file"
     app.close()
-    assert wait_for(lambda: not saved.parent.exists() and not any(p.exists() for p in copies)), (
-        "the session's files or Gradio's copies of them outlived the session")
+    assert wait_for(lambda: not served.parent.exists()), "the session's files outlived the session"
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -377,3 +460,100 @@ def test_nothing_is_left_on_disk_after_sigterm_or_after_kill_9_and_a_restart(ast
     assert not killed.sessions.exists(), "the dead server's folder was not swept at start-up"
     restarted.stop()
     assert leftovers(tmp_path) == [], leftovers(tmp_path)
+
+
+EXIT_SECONDS = 10
+
+
+@pytest.mark.parametrize("api_name, setting", [("/refine", 200), ("/mesh", 512), ("/video", 240)])
+@pytest.mark.server
+def test_sigterm_during_long_work_exits_cleanly_and_tells_the_client(astronaut, tmp_path, api_name, setting):
+    running = start_app(tmp_path, own_temp=True)
+    app = connect(running)
+    reconstruct(app, astronaut)
+    job = app.submit(setting, api_name=api_name)
+    assert wait_for(lambda: job.status().progress_data, seconds=120), "the job reported no progress"
+    start = time.monotonic()
+    running.process.terminate()
+    running.process.wait(timeout=60)
+    seconds = time.monotonic() - start
+    assert running.process.returncode == 0, running.log.read_text()[-2000:]
+    assert seconds <= EXIT_SECONDS, f"the server took {seconds:.1f} s to exit"
+    assert leftovers(tmp_path) == [], leftovers(tmp_path)
+    with pytest.raises(AppError, match="The server is shutting down"):
+        job.result()
+
+
+@pytest.mark.server
+def test_a_render_goes_through_while_another_client_refines_the_most_steps_allowed(server, astronaut):
+    refiner, viewer = connect(server), connect(server)
+    reconstruct(refiner, astronaut)
+    reconstruct(viewer, astronaut)
+    job = refiner.submit(200, api_name="/refine")  # minutes of work, one turn at the model per step
+    assert wait_for(lambda: job.status().progress_data, seconds=120), "the refinement reported no progress"
+    image, _ = viewer.predict(20, 0, api_name="/render")
+    assert Image.open(image).size[0] > 0
+    assert not job.done(), "the render waited for the whole refinement"
+    job.cancel()
+    refiner.close()
+    viewer.close()
+
+
+INLINE_RSS_LIMIT_MIB = 50
+"""A refused inline image must not be decoded: the server's RSS grows by less than this."""
+
+
+@pytest.mark.server
+def test_inline_images_go_through_the_upload_limits(server, astronaut):
+    import base64
+
+    app = connect(server)
+    inline = "data:image/png;base64," + base64.b64encode(astronaut.read_bytes()).decode()
+    answer = raw_call(server, "align", [{"url": inline, "meta": {"_type": "gradio.FileData"}}, 0], app.session_hash)
+    assert "event: complete" in answer and "1 face found" in answer, answer[:300]
+    rss_before = server.rss_kib()
+    huge = "data:image/png;base64," + "A" * (56 * 2**20)  # 42 MiB once decoded
+    answer = raw_call(server, "align", [{"url": huge, "meta": {"_type": "gradio.FileData"}}, 0], app.session_hash)
+    assert "event: error" in answer and "uploads are limited to 40 MB" in answer, answer[:300]
+    del huge
+    growth = (server.rss_kib() - rss_before) / 1024
+    assert growth < INLINE_RSS_LIMIT_MIB, f"RSS grew by {growth:.0f} MiB: a refused inline image was decoded"
+    buffer = io.BytesIO()
+    Image.new("1", (13_000, 13_000)).save(buffer, "PNG")
+    inline = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    answer = raw_call(server, "align", [{"url": inline, "meta": {"_type": "gradio.FileData"}}, 0], app.session_hash)
+    assert "event: error" in answer and "decompression-bomb" in answer, answer[:300]
+    app.close()
+
+
+@pytest.mark.server
+def test_the_owner_file_is_not_served(server):
+    import urllib.error
+    import urllib.request
+
+    owner = server.sessions / OWNER_FILE
+    assert owner.exists()
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(f"{server.url}gradio_api/file={owner}", timeout=30)
+    assert error.value.code in (403, 404)
+
+
+def test_a_live_sessions_files_are_kept_fresh_for_gradios_cache_sweep(tmp_path):
+    session = started(Workspace(tmp_path / "root"), "a")
+    path = session.save_depth(np.zeros((8, 8), np.float32))
+    before = path.stat().st_ctime_ns
+    time.sleep(0.05)
+    session.keep_fresh()
+    assert path.stat().st_ctime_ns > before
+
+
+@pytest.mark.server
+def test_files_that_are_not_uploads_get_our_message(server):
+    app = connect(server)
+    for path in ("/etc/passwd", "../../../etc/passwd", str(server.sessions / OWNER_FILE), "/no/such/photo.png"):
+        answer = raw_call(server, "align", [{"path": path, "meta": {"_type": "gradio.FileData"}}, 0], app.session_hash)
+        assert "event: error" in answer and "must be one of its uploads" in answer, answer[:300]
+    answer = raw_call(server, "align", [{"path": ["not", "a", "path"]}, 0], app.session_hash)
+    assert "event: error" in answer and "must be one of its uploads" in answer, answer[:300]
+    assert "InvalidPathError" not in server.log.read_text()
+    app.close()

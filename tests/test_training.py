@@ -101,7 +101,7 @@ def test_stage2_lowers_the_loss_and_leaves_psp_alone(tiny_generator, heads):
         assert torch.equal(value, psp_before[key]), key
     assert all(p.grad is None for p in model.psp_encoder.parameters())
     x = heads.batch([0, 1])
-    out = task.forward(triplanenet.images.resize_images(x["image"], 256), x["camera"])
+    out = task.forward(triplanenet.image_tensors.resize_images(x["image"], 256), x["camera"])
     assert not out.codes.requires_grad and out.image.requires_grad
 
 
@@ -115,7 +115,7 @@ def test_stage3_trains_the_super_resolution_alone_on_the_inversions(tiny_generat
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(k.startswith("decoder.superresolution.") for k in changed), changed
     x = heads.batch([0, 1])
-    out = task.forward(triplanenet.images.resize_images(x["image"], 256), x["camera"])
+    out = task.forward(triplanenet.image_tensors.resize_images(x["image"], 256), x["camera"])
     assert out.image.requires_grad and out.mirror.requires_grad and not out.codes.requires_grad
     assert "mirror_smooth_l1" in task.loss(x)[1]
 
@@ -138,8 +138,8 @@ def test_the_opacity_term_compares_the_rendered_opacity_with_the_mask(tiny_gener
     task = encoder_task(small_model(tiny_generator), heads, 1, weights=EncoderLossWeights(opacity=1.0))
     task.prepare()
     batch = heads.batch([0, 1])
-    out = task.forward(triplanenet.images.resize_images(batch["image"], 256), batch["camera"])
-    mask = triplanenet.images.resize_images(batch["mask"], out.opacity.shape[-1])
+    out = task.forward(triplanenet.image_tensors.resize_images(batch["image"], 256), batch["camera"])
+    mask = triplanenet.image_tensors.resize_images(batch["mask"], out.opacity.shape[-1])
     term = task.opacity_term(out.opacity, batch)
     assert torch.isclose(term, (out.opacity - mask).abs().mean()) and term > 0
     gradients = torch.autograd.grad(term, list(task.trainable().parameters()), allow_unused=True)

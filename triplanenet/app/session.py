@@ -3,14 +3,18 @@
 Every browser tab or API client is one session (Gradio's ``session_hash``). Its
 :class:`Session` holds the current inversion (so sliders re-render from the cached
 tri-planes) and owns one folder under the :class:`Workspace` root, where its
-downloads are written. The folder, and Gradio's served copies of its files, are
-deleted when the session ends (the page is closed, or its state expires, or the
-process exits) or is evicted.
+downloads are written. Unless ``$GRADIO_TEMP_DIR`` names another folder, Gradio's
+cache is the workspace root itself, so Gradio serves the session's files where they
+are instead of copying them (a 512^3 mesh is written once). The folder, and any
+served copies of its files, are deleted when the session ends (the page is closed,
+or its state expires, or the process exits) or is evicted; until then its files
+are kept from Gradio's age-based sweep, so a download link stays valid.
 
 The workspace bounds what clients can hold: at most :data:`MAX_SESSIONS` live
 sessions (the least recently used is evicted, and its owner is told to start
 again on the next call), :data:`PAGELESS_SECONDS` of idleness for sessions with
 no open page (API clients that never disconnect), and :data:`MAX_BYTES` of files.
+A session with a request in flight is never evicted.
 Folders left by processes that died (``kill -9``) are swept when the next starts.
 
 File names carry the id of the inversion they belong to (``head-1a2b3c4d.glb``),
@@ -18,7 +22,7 @@ so results of different photos, and of different sessions, never share a name.
 """
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import os
 import re
 import shutil
@@ -26,18 +30,20 @@ import tempfile
 import threading
 import time
 import uuid
+import zipfile
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..outputs.exports import save_mesh
-from ..outputs.meshes import Mesh
 from ..inversion.result import Inversion
+from ..outputs.exports import save_mesh, to_trimesh
+from ..outputs.meshes import Mesh
 from ..outputs.video import write_video
 from ..outputs.views import View
+from .allocator import release_free_memory
 
 ROOT_ENV = "TRIPLANENET_APP_OUTPUTS"
 """Environment variable naming the folder that holds the session folders (default: a temporary folder)."""
@@ -51,18 +57,22 @@ MAX_SESSIONS = 16
 """Live sessions (each holds an inversion, about 55 MB of RAM); the least recently used one is evicted."""
 PAGELESS_SECONDS = 600
 """Idle seconds after which a session with no open page (an API client that never disconnected) is evicted."""
-MAX_BYTES = 512 * 2**20
-"""Bytes of session files and Gradio's served copies of them kept; above it, least recently used sessions
-are evicted (the current one is kept)."""
+MAX_BYTES = 1024 * 2**20
+"""Bytes of session files (and of Gradio's served copies of them, where it copies) kept; above it, least
+recently used idle sessions are evicted (the current one is kept). A refined head meshed at 512^3 with every
+download is about 320 MB, so two such sessions fit with room for the rest."""
 SWEEP_SECONDS = 30
 """How often idle sessions are looked for."""
 ROOT_PREFIX = "triplanenet-app-"
 """Default roots are ``<temp dir>/triplanenet-app-<pid>``; those of dead processes are swept at start-up."""
 OWNER_FILE = ".owner"
-"""File in the root holding the pid of the process that uses it."""
-SERVED_DIR = ".gradio"
-"""Gradio's cache (served copies of outputs, uploads) inside the root when ``$GRADIO_TEMP_DIR`` is not set.
-The dot keeps it apart from session folders, whose names have no dots."""
+"""File in the root holding the pid of the process that uses it (never served)."""
+SESSION_PREFIX = "session-"
+"""Session folders are ``<root>/session-<key>``: apart from Gradio's folders (hex hashes) in the same root."""
+MESH_SUFFIXES = (".glb", ".ply", ".obj.zip")
+"""Mesh downloads. The .obj is text (331 MB at 512^3, four times the .ply), so it is written zipped."""
+OBJ_COMPRESSION = 1
+"""zlib level of the zipped .obj: the fastest, already a quarter of the text's size."""
 
 
 @dataclass
@@ -82,6 +92,8 @@ class Session:
     ended: str = ""
     """Why the session was evicted (``""``: it is live)."""
     last_used: float = field(default_factory=time.monotonic)
+    in_flight: int = 0
+    """Requests of this session running now (it is not evicted while any are)."""
     after_write: Callable[[], None] = field(default=lambda: None, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -121,8 +133,10 @@ class Session:
         return written
 
     def _copies(self, path: Path) -> list[Path]:
-        """Gradio's served copies of ``path`` (``<served>/<hash>/<name>``)."""
-        return list(self.served.glob(f"*/{path.name}")) if self.served is not None else []
+        """Gradio's served copies of ``path`` (``<served>/<hash>/<name>``; none when it serves ``path`` itself)."""
+        if self.served is None:
+            return []
+        return [copy for copy in self.served.glob(f"*/{path.name}") if copy != path]
 
     def bytes_on_disk(self) -> int:
         """Bytes of the files this session has written and of Gradio's served copies of them."""
@@ -142,13 +156,20 @@ class Session:
         return self._write("depth", ".npy", write)
 
     def save_mesh(self, mesh: Mesh) -> dict[str, Path]:
-        """The coloured mesh as ``head-<id>.glb``, ``.ply`` and ``.obj``, by suffix."""
-        return {suffix: self._write("head", suffix, lambda path: save_mesh(mesh, path))
-                for suffix in (".glb", ".ply", ".obj")}
+        """The coloured mesh as ``head-<id>.glb``, ``.ply`` and ``.obj.zip``, by suffix (:data:`MESH_SUFFIXES`)."""
+        return {suffix: self._write("head", suffix, lambda path: _save_mesh_file(mesh, path))
+                for suffix in MESH_SUFFIXES}
 
     def save_video(self, frames: list[np.ndarray], fps: float) -> Path:
         """Frames [H,W,3] uint8 as ``turntable-<id>.mp4`` (a ``.gif`` if ffmpeg is unavailable)."""
         return self._write("turntable", ".mp4", lambda path: write_video(frames, path, fps))
+
+    def keep_fresh(self) -> None:
+        """Mark the files as new (ctime), so Gradio's age-based cache sweep leaves them while the session lives."""
+        with self.lock:
+            for path in self.written:
+                with contextlib.suppress(OSError):
+                    os.utime(path)
 
     def _delete_files(self) -> None:
         """Delete the written files and Gradio's served copies of them (``<served>/<hash>/<name>``)."""
@@ -168,6 +189,17 @@ class Session:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _save_mesh_file(mesh: Mesh, path: Path) -> Path:
+    """``mesh`` written to ``path``: a mesh format, or ``<name>.obj.zip`` (one .obj in a zip archive)."""
+    if path.suffix != ".zip":
+        return save_mesh(mesh, path)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=OBJ_COMPRESSION) as archive:
+        with archive.open(path.stem, "w", force_zip64=True) as member:
+            to_trimesh(mesh).export(member, file_type="obj", include_color=True, include_normals=True,
+                                    include_texture=False)
+    return path
+
+
 def _size(path: Path) -> int:
     """Bytes in file ``path`` (0 once it is gone)."""
     try:
@@ -184,48 +216,16 @@ def _remove_empty(folder: Path) -> None:
         pass
 
 
-def return_freed_memory() -> None:
-    """Hand memory that Python and torch freed back to the operating system (glibc only; else nothing).
-
-    glibc keeps freed blocks in its per-thread arenas, and after the first large
-    free it serves tri-plane-sized blocks from them too, so a server's RSS would
-    stay at its peak after sessions end. ``malloc_trim(0)`` releases those pages.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-M_MMAP_THRESHOLD = -3
-"""glibc's ``mallopt`` parameter number for the mmap threshold."""
-MMAP_THRESHOLD_BYTES = 1 << 20
-"""Blocks from this size up are mapped and unmapped on their own (glibc's dynamic default starts at 128 KiB)."""
-
-
-def pin_mmap_threshold() -> None:
-    """Keep large blocks out of glibc's arenas for good (glibc only; else nothing).
-
-    glibc raises its mmap threshold to the size of the largest mapped block freed
-    (up to 32 MiB): after one refinement frees its tri-plane copies, every later
-    tensor under that size comes from per-thread arenas, which concurrent sessions
-    fragment (measured: 8 sessions after a refinement grew the server by 2.9 GB instead
-    of 0.4 GB). Setting the threshold once fixes it and turns the adjustment off.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-    except (OSError, AttributeError):
-        pass
-
-
 class Workspace:
-    """The root folder of all session folders (``<root>/<session key>``) and the live sessions.
+    """The root folder of all session folders (``<root>/session-<key>``) and the live sessions.
 
-    Ending a session frees its inversion at once (Gradio keeps a closed session's
-    state for an hour, in case the page comes back) and deletes its folder and
-    Gradio's served copies of its files (under ``served``). At most
-    ``max_sessions`` sessions are live; sessions with no open page are evicted after
+    ``served`` is Gradio's cache (default: the root itself, where Gradio serves session
+    files without copying them). Ending a session frees its inversion at once (Gradio
+    keeps a closed session's state for an hour, in case the page comes back) and
+    deletes its folder and any served copies of its files. At most ``max_sessions``
+    sessions are live; sessions with no open page are evicted after
     ``pageless_seconds`` without use; session files are kept under ``max_bytes``.
+    Sessions with a request in flight (:meth:`serving`) are never evicted.
     ``clock`` gives the time in seconds (``time.monotonic``).
     """
 
@@ -239,8 +239,10 @@ class Workspace:
             root = Path(tempfile.gettempdir()) / f"{ROOT_PREFIX}{os.getpid()}"
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.served = Path(served).resolve() if served else self.root / SERVED_DIR
+        self.served = Path(served).resolve() if served else self.root
         _claim(self.root)
+        self.found = {child.name for child in self.root.iterdir()} - {OWNER_FILE}
+        """What the root held before this process: a given root keeps it at exit."""
         self.max_sessions, self.pageless_seconds, self.max_bytes = max_sessions, pageless_seconds, max_bytes
         self.clock = clock
         self.sessions: OrderedDict[str, Session] = OrderedDict()
@@ -251,20 +253,21 @@ class Workspace:
     def folder(self, key: str) -> Path:
         """The folder of session ``key`` (characters other than letters, digits, ``_`` and ``-`` dropped)."""
         safe = SAFE_KEY.sub("", key)[:64] or "anonymous"
-        return self.root / safe
+        return self.root / f"{SESSION_PREFIX}{safe}"
 
     def session(self, key: str) -> Session:
         """The :class:`Session` of ``key``, created on first use (its folder when the first file is written).
 
-        Creating one beyond ``max_sessions`` evicts the least recently used other session.
+        Creating one beyond ``max_sessions`` evicts the least recently used other idle session.
         """
         with self.lock:
             self.sweep()
             if key not in self.sessions:
                 self.sessions[key] = Session(key, self.folder(key), self.served,
                                              after_write=lambda: self.limit_bytes(key))
-                while len(self.sessions) > self.max_sessions:
-                    self._evict(next(iter(self.sessions)), f"to make room: the server keeps the "
+                idle = self._idle_others(key)
+                while idle and len(self.sessions) > self.max_sessions:
+                    self._evict(idle.pop(0), f"to make room: the server keeps the "
                                 f"{self.max_sessions} most recently used heads")
             return self.use(self.sessions[key])
 
@@ -284,6 +287,26 @@ class Workspace:
         session.require()
         return self.use(session)
 
+    @contextlib.contextmanager
+    def serving(self, session: Session | None) -> Iterator[Session]:
+        """``session`` as :meth:`require` gives it, with a request in flight for the ``with`` block.
+
+        Nothing evicts it meanwhile, so what the request writes stays for its client to fetch.
+        """
+        session = self.require(session)
+        with self.lock:
+            session.in_flight += 1
+        try:
+            yield session
+        finally:
+            with self.lock:
+                session.in_flight -= 1
+            self.use(session)
+
+    def _idle_others(self, key: str) -> list[str]:
+        """Keys of the sessions other than ``key`` with no request in flight, least recently used first."""
+        return [k for k, session in self.sessions.items() if k != key and not session.in_flight]
+
     def page_opened(self, key: str) -> None:
         """A browser page of session ``key`` is open: its session is not evicted for idleness."""
         with self.lock:
@@ -293,16 +316,16 @@ class Workspace:
         """Evict sessions with no open page that were not used for ``pageless_seconds``."""
         with self.lock:
             now = self.clock()
-            idle = [key for key, session in self.sessions.items()
-                    if key not in self.pages and now - session.last_used > self.pageless_seconds]
+            idle = [key for key in self._idle_others("") if key not in self.pages
+                    and now - self.sessions[key].last_used > self.pageless_seconds]
             for key in idle:
                 self._evict(key, f"after {self.pageless_seconds / 60:g} minutes without use by a client "
                                  "with no open page")
 
     def limit_bytes(self, key: str) -> None:
-        """Evict least recently used sessions other than ``key`` while the files exceed ``max_bytes``."""
+        """Evict least recently used idle sessions other than ``key`` while the files exceed ``max_bytes``."""
         with self.lock:
-            others = [k for k in self.sessions if k != key]
+            others = self._idle_others(key)
             while others and sum(s.bytes_on_disk() for s in self.sessions.values()) > self.max_bytes:
                 self._evict(others.pop(0), f"to make room on the server's disk "
                                            f"({self.max_bytes / 2**20:.0f} MB for every session's files)")
@@ -311,7 +334,7 @@ class Workspace:
         """End session ``key``; its owner's next call is told ``why`` and to start again."""
         session = self.sessions.pop(key)
         session.close(why)
-        return_freed_memory()
+        release_free_memory()
 
     def end(self, key: str) -> None:
         """Session ``key`` is over (its page was closed): free its inversion, delete its folder and copies."""
@@ -322,20 +345,25 @@ class Workspace:
             shutil.rmtree(self.folder(key), ignore_errors=True)
             return
         session.close()
-        return_freed_memory()
+        release_free_memory()
 
     def start_sweeper(self, interval: float = SWEEP_SECONDS) -> None:
-        """Look for idle sessions every ``interval`` seconds in a daemon thread (until :meth:`remove`)."""
+        """Every ``interval`` seconds in a daemon thread (until :meth:`remove`), evict idle sessions and keep
+        the live ones' files fresh for Gradio's cache sweep (:meth:`Session.keep_fresh`)."""
         def loop() -> None:
             while not self._stop.wait(interval):
                 self.sweep()
+                with self.lock:
+                    live = list(self.sessions.values())
+                for session in live:
+                    session.keep_fresh()
         threading.Thread(target=loop, name="workspace-sweeper", daemon=True).start()
 
     def remove(self) -> None:
         """End every live session and delete what this process put on disk (it exits).
 
         A root of its own (the default) goes entirely, Gradio's cache in it included;
-        a given root keeps only what was there that is not ours.
+        a given root keeps only what it held before this process started.
         """
         self._stop.set()
         for key in list(self.sessions):
@@ -343,9 +371,13 @@ class Workspace:
         if self.own_root:
             shutil.rmtree(self.root, ignore_errors=True)
             return
-        if self.served == self.root / SERVED_DIR:
-            shutil.rmtree(self.served, ignore_errors=True)
-        (self.root / OWNER_FILE).unlink(missing_ok=True)
+        for child in self.root.iterdir():
+            if child.name in self.found:
+                continue
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
         _remove_empty(self.root)
 
 
@@ -373,14 +405,13 @@ def sweep_stale_roots(parent: Path) -> list[Path]:
 def _claim(root: Path) -> None:
     """Write our pid into ``root``; if a dead process of ours used it before, delete what it left.
 
-    Only a root with an owner file is cleared (session folders and Gradio's cache),
-    so a folder that was never ours is never emptied. A root a live process still
-    uses is shared as it is.
+    Only a root with an owner file is cleared (session folders and Gradio's folders),
+    so a folder that was never ours is never emptied. A root a live process still uses is shared as it is.
     """
     owner = root / OWNER_FILE
     previous = owner.read_text().strip() if owner.exists() else ""
     if previous.isdigit() and int(previous) != os.getpid() and not _alive(int(previous)):
         for child in root.iterdir():
-            if child.is_dir() and (child.name == SERVED_DIR or not SAFE_KEY.search(child.name)):
+            if child.is_dir() and not SAFE_KEY.search(child.name):
                 shutil.rmtree(child, ignore_errors=True)
     owner.write_text(str(os.getpid()))

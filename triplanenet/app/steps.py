@@ -12,7 +12,7 @@ page, the API, the benchmark and a ZeroGPU worker run the same code. Bad input r
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,11 +153,13 @@ def novel_view(inversion: Inversion, yaw_deg: float, pitch_deg: float) -> tuple[
     return view.image, depth_image(view.depth, view.opacity)
 
 
-def mesh(inversion: Inversion, resolution: int, report: Report = silent) -> tuple[Mesh, str]:
+def mesh(inversion: Inversion, resolution: int, report: Report = silent,
+         pause: Callable[[], None] | None = None) -> tuple[Mesh, str]:
     """The head's coloured mesh at ``resolution``^3 (checked), and a note for people
-    (:func:`~triplanenet.outputs.surface.head_mesh`, with its fallback level)."""
+    (:func:`~triplanenet.outputs.surface.head_mesh`, with its fallback level). ``pause()`` is called
+    before each chunk of the density grid (where other requests may use the model)."""
     resolution = _check_range("The mesh resolution", resolution, MESH_RESOLUTIONS)
-    return head_mesh(inversion, resolution, report=report)
+    return head_mesh(inversion, resolution, report=report, pause=pause)
 
 
 def turntable_frames(inversion: Inversion, frames: int, report: Report = silent) -> list[np.ndarray]:

@@ -9,6 +9,8 @@ for people saying which.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -99,23 +101,33 @@ def densest_level(inversion: Inversion, fraction: float = FALLBACK_FRACTION,
     return float(np.quantile(inside, 1 - fraction))
 
 
+def pausing(field: Field, pause: Callable[[], None]) -> Field:
+    """``field`` that calls ``pause()`` before each evaluation (a chunk of points)."""
+    def evaluate(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pause()
+        return field(points)
+    return evaluate
+
+
 def head_mesh(inversion: Inversion, resolution: int = MESH_RESOLUTION, level: float = LEVEL, *,
               fallback: bool = True, keep_largest: bool = True, smooth_iterations: int = 0,
-              report: Report = silent) -> tuple[Mesh, str]:
+              report: Report = silent, pause: Callable[[], None] | None = None) -> tuple[Mesh, str]:
     """The coloured mesh (its largest piece with ``keep_largest``) of a one-face inversion at ``resolution``^3, and a note for people.
 
     At density ``level`` (EG3D's 10 by default); with ``fallback``, a head whose density
     never gets there is meshed around its densest :data:`FALLBACK_FRACTION` instead and
-    the note says so. Raises ``ValueError`` when there is no surface at all.
+    the note says so. Raises ``ValueError`` when there is no surface at all. ``pause()``, when
+    given, is called before each chunk of density queries (a server lets other requests run there).
     """
+    field = inversion.field if pause is None else pausing(inversion.field, pause)
     report(0.0, f"marching cubes at {resolution}^3")
-    mesh = extract_mesh(inversion.field, resolution, inversion.box, level=level, keep_largest=keep_largest,
+    mesh = extract_mesh(field, resolution, inversion.box, level=level, keep_largest=keep_largest,
                         smooth_iterations=smooth_iterations)
     note = f"Iso-surface at EG3D's density level {level:g}, {resolution}^3 grid."
     if len(mesh.faces) == 0 and fallback:
         report(0.5, "no surface at EG3D's level: finding the densest region")
         found = densest_level(inversion)
-        mesh = extract_mesh(inversion.field, resolution, inversion.box, level=found, keep_largest=keep_largest,
+        mesh = extract_mesh(field, resolution, inversion.box, level=found, keep_largest=keep_largest,
                             smooth_iterations=smooth_iterations)
         note = (f"The density never reaches EG3D's level {level:g} (a model that is untrained or has not "
                 f"learned this face), so this is the surface enclosing the densest {FALLBACK_FRACTION:.0%} "

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -135,6 +136,9 @@ class DlibBackend:
         self._predictor = dlib.shape_predictor(str(files["predictor"]))
         self._cnn_path = files["cnn_detector"]
         self._cnn = None
+        self._lock = threading.Lock()
+        """dlib's detectors and predictor are shared by every thread of the process (one backend is cached
+        per process) and are not documented as thread-safe: one thread at a time uses them."""
 
     def detect(self, image: np.ndarray, thorough: bool = True) -> list[DetectedFace]:
         """HOG; if it finds nothing and ``thorough``, the CNN detector.
@@ -144,17 +148,19 @@ class DlibBackend:
         relies on MTCNN, which finds faces down to 20 px, for the small ones.
         """
         upsample = 1 if thorough and max(image.shape[:2]) <= 1000 else 0
-        rects, scores, _ = self._hog.run(image, upsample, 0.0)
-        found = [(r, float(s)) for r, s in zip(rects, scores)]
-        if not found and thorough:
-            found = self._cnn_detect(image)
-        return [self._landmarks(image, rect, score) for rect, score in found]
+        with self._lock:
+            rects, scores, _ = self._hog.run(image, upsample, 0.0)
+            found = [(r, float(s)) for r, s in zip(rects, scores)]
+            if not found and thorough:
+                found = self._cnn_detect(image)
+            return [self._landmarks(image, rect, score) for rect, score in found]
 
     def landmarks_in_boxes(self, image: np.ndarray, boxes: list[tuple[float, float, float, float]]
                            ) -> list[DetectedFace]:
         """The 68-point predictor started from given boxes (they should be HOG-like: brows to chin)."""
         rects = [self._dlib.rectangle(round(x0), round(y0), round(x1) - 1, round(y1) - 1) for x0, y0, x1, y1 in boxes]
-        return [self._landmarks(image, rect, 0.0) for rect in rects]
+        with self._lock:
+            return [self._landmarks(image, rect, 0.0) for rect in rects]
 
     def _landmarks(self, image: np.ndarray, rect: object, score: float) -> DetectedFace:
         """The shape predictor's mean over ``rect`` and six jittered copies of it (see :data:`JITTERS`).
@@ -263,6 +269,8 @@ class FaceAlignmentBackend:
 
 
 _CACHE: dict[str, LandmarkBackend] = {}
+_LOADING = threading.Lock()
+"""Two threads asking for the first backend at once load it once."""
 
 
 def resolve_backend_name(name: str = AUTO) -> str:
@@ -283,6 +291,7 @@ def resolve_backend_name(name: str = AUTO) -> str:
 def get_backend(name: str = AUTO) -> LandmarkBackend:
     """A loaded backend for ``name`` (``"auto"``, ``"dlib"`` or ``"face-alignment"``), cached per process."""
     resolved = resolve_backend_name(name)
-    if resolved not in _CACHE:
-        _CACHE[resolved] = DlibBackend() if resolved == "dlib" else FaceAlignmentBackend()
+    with _LOADING:
+        if resolved not in _CACHE:
+            _CACHE[resolved] = DlibBackend() if resolved == "dlib" else FaceAlignmentBackend()
     return _CACHE[resolved]

@@ -15,14 +15,16 @@ from the ``mtcnn`` package's own files (``mtcnn/assets/weights/*.lz4``, joblib
 archives of Keras arrays); that package is never imported (it would import
 TensorFlow), only its weight files are used.
 
+Detection changes no process-wide setting: it runs on the process's torch threads.
+(It used to switch torch to one thread for each call, which also changed the thread
+count of every other request's model work in a server while it ran.)
+
 Longer than most modules because MTCNN is three networks and a cascade that only makes sense together.
 """
 from __future__ import annotations
 
 import importlib.util
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,24 +70,6 @@ def weights_dir() -> Path | None:
         return None
     folder = Path(list(spec.submodule_search_locations)[0]) / "assets" / "weights"
     return folder if all((folder / f"{n}.lz4").is_file() for n in ("pnet", "rnet", "onet")) else None
-
-
-@contextmanager
-def _single_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread (restored afterwards), without autograd.
-
-    MTCNN's networks and resizes are so small that thread synchronisation
-    costs more than it saves: measured here, O-Net on 15 windows took 13 ms of
-    CPU on one thread and 210 ms on two, and on a busy machine detection was
-    10-50x slower in wall time with the second thread.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _same_max_pool(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -236,7 +220,7 @@ class Mtcnn:
 
     def detect(self, image: np.ndarray, min_face_size: int = MIN_FACE_SIZE) -> list[MtcnnFace]:
         """All faces in ``image`` [H,W,3] (RGB uint8) with their five points, best score first."""
-        with _single_thread():
+        with torch.inference_mode():
             return self._detect(image, min_face_size)
 
     def _detect(self, image: np.ndarray, min_face_size: int) -> list[MtcnnFace]:
@@ -320,7 +304,7 @@ class Mtcnn:
         (degrees) at each of ``scales``; the points are mapped back and
         averaged, which makes them nearly independent of the photo's rotation.
         """
-        with _single_thread():
+        with torch.inference_mode():
             return self._upright_points(image, face, angles, scales)
 
     def _upright_points(self, image: Image.Image, face: MtcnnFace, angles: tuple[float, ...],

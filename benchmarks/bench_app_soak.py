@@ -1,0 +1,157 @@
+"""Soak: many users' whole flows on the app at once, with bad requests mixed in (bundled model, 127.0.0.1).
+
+    python benchmarks/bench_app_soak.py [--flows 40] [--parallel 4] [--steps 20] [--mesh 512] [--frames 60]
+
+Each flow is one client: align -> invert (v2) -> refine ``--steps`` -> mesh at
+``--mesh``^3 -> video of ``--frames`` frames, every download fetched over HTTP,
+then close. ``--parallel`` flows run at a time (the probe of issue 23 ran two to
+four). Before each flow a careless client sends the bad requests that once went
+wrong: an ``/align`` of a path that is not an upload, ``True`` and 1000 refinement
+steps, a mesh at 1000^3. Reports: whether the server survived, errors by kind
+(expected refusals apart), p50/p95 per endpoint, peak RSS and disk (session folders
+and the rest of the root), broken download links, and RSS and disk ``--settle``
+seconds after the last client closed, against the start.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from app_server import AppServer, start_app  # noqa: E402
+from bench_app_load import MIB, Monitor, photos  # noqa: E402
+from gradio_client import Client, handle_file  # noqa: E402
+
+CLIENT_TIMEOUT = 1800
+BAD_REQUESTS = [("align", [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, 0]),
+                ("refine", [True]), ("refine", [1000]), ("mesh", [1000])]
+"""Requests a careless client sends (endpoint, raw JSON data); each must be refused with a message."""
+KINDS = {"removed": "evicted", "shutting down": "shutdown", "queue is full": "queue full",
+         "server failed": "server error"}
+"""Words of an error message -> its kind (anything else: "other")."""
+
+
+class Stats:
+    """Latencies per endpoint, errors by kind and broken downloads, from many threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.errors: Counter[str] = Counter()
+        self.downloads = Counter()
+
+    def error(self, message: str) -> None:
+        kind = next((kind for words, kind in KINDS.items() if words in message), "other")
+        with self.lock:
+            self.errors[kind] += 1
+        print(f"  {kind}: {message[:200]}", file=sys.stderr)
+
+
+def call(app: Client, stats: Stats, api_name: str, *args):
+    """``app.predict(*args)``, timed under ``api_name``."""
+    start = time.perf_counter()
+    result = app.predict(*args, api_name=f"/{api_name}")
+    with stats.lock:
+        stats.latencies[api_name].append(time.perf_counter() - start)
+    return result
+
+
+def fetch(server: AppServer, stats: Stats, file: dict) -> None:
+    """GET a download the app returned; count it as good or broken."""
+    try:
+        with urllib.request.urlopen(file["url"], timeout=CLIENT_TIMEOUT) as response:
+            while response.read(2**20):
+                pass
+        good = response.status == 200
+    except urllib.error.URLError:
+        good = False
+    with stats.lock:
+        stats.downloads["good" if good else "broken"] += 1
+
+
+def careless(server: AppServer, stats: Stats) -> None:
+    """The bad requests, each of which must come back as an error event with a message."""
+    for api_name, data in BAD_REQUESTS:
+        request = urllib.request.Request(f"{server.url}gradio_api/call/{api_name}", json.dumps({"data": data}).encode(),
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            event_id = json.load(response)["event_id"]
+        with urllib.request.urlopen(f"{server.url}gradio_api/call/{api_name}/{event_id}", timeout=600) as response:
+            answer = response.read().decode()
+        with stats.lock:
+            stats.errors["bad request refused" if "event: error" in answer else "bad request accepted"] += 1
+
+
+def flow(server: AppServer, photo: Path, stats: Stats, args: argparse.Namespace) -> None:
+    """One user's whole flow; failures are counted by kind."""
+    careless(server, stats)
+    app = Client(server.url, verbose=False, download_files=False, analytics_enabled=False,
+                 httpx_kwargs={"timeout": CLIENT_TIMEOUT})
+    try:
+        _, _, crop, camera = call(app, stats, "align", handle_file(photo), 0)
+        call(app, stats, "invert", handle_file(crop["path"]), camera, "v2")
+        call(app, stats, "refine", args.steps)
+        call(app, stats, "render", 20, 0)
+        glb, _, files, _ = call(app, stats, "mesh", args.mesh)
+        for file in files:
+            fetch(server, stats, file)
+        fetch(server, stats, call(app, stats, "video", args.frames))
+    except Exception as exc:  # counted by kind, not fatal
+        stats.error(str(exc))
+    finally:
+        app.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flows", type=int, default=40)
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--mesh", type=int, default=512)
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--settle", type=float, default=60.0)
+    args = parser.parse_args()
+    stats = Stats()
+    with TemporaryDirectory() as tmp:
+        users = photos(Path(tmp), args.flows)
+        server = start_app(Path(tmp), own_temp=True)
+        try:
+            with Monitor(server) as monitor:
+                start = monitor.sample()
+                began = time.perf_counter()
+                with ThreadPoolExecutor(args.parallel) as pool:
+                    list(pool.map(lambda photo: flow(server, photo, stats, args), users))
+                seconds = time.perf_counter() - began
+                time.sleep(args.settle)
+                end = monitor.sample()
+            survived = server.alive()
+        finally:
+            server.stop()
+    print(f"{args.flows} flows, {args.parallel} at a time (refine {args.steps}, mesh {args.mesh}^3, video "
+          f"{args.frames} frames) in {seconds / 60:.1f} min; server {'survived' if survived else 'DIED'}, "
+          f"exit status {server.process.returncode}")
+    print(f"errors by kind: {dict(stats.errors)}; downloads: {dict(stats.downloads)}")
+    print(f"peak RSS {monitor.peak['rss'] / MIB:.0f} MiB, session files {monitor.peak['workspace'] / MIB:.0f} MiB, "
+          f"rest of the root {monitor.peak['cache'] / MIB:.0f} MiB")
+    print(f"{args.settle:.0f} s after the last close: RSS {(end['rss'] - start['rss']) / MIB:+.0f} MiB, disk "
+          f"{(end['workspace'] + end['cache'] - start['workspace'] - start['cache']) / MIB:+.0f} MiB from the start")
+    print("| endpoint | calls | p50 (s) | p95 (s) |\n|---|---|---|---|")
+    for name, values in stats.latencies.items():
+        p50, p95 = np.percentile(values, [50, 95])
+        print(f"| /{name} | {len(values)} | {p50:.1f} | {p95:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Turns at the model: one unit of model work at a time, in the order asked, so long jobs cannot starve short ones.
+
+Two requests that run the networks at once only share the same CPU cores (and
+double the memory), so the app runs one *unit* of model work at a time: an inversion,
+a render, a gallery, one refinement step, one batch of video frames, one chunk of a
+mesh's density grid. A long job (refinement, video, large mesh) takes a new turn for
+every unit, and turns are granted first come, first served: a ``/render`` asked for
+during another user's 200-step refinement waits for one step, not for the refinement.
+
+A turn belongs to a request, not to a thread (Gradio may run two calls of one
+generator on different worker threads). When the server shuts down (:meth:`Turns.close`)
+every request that asks for a turn, or waits for one, gets ``ValueError`` with the
+reason, which its client sees.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Iterator
+from typing import TypeVar
+
+Item = TypeVar("Item")
+_END = object()
+
+
+class Turns:
+    """A first-come, first-served queue for the model (the holder is at its head)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._queue: deque[object] = deque()
+        self._closed = ""
+
+    def _wait(self, ticket: object) -> None:
+        """Wait (holding ``_changed``) until ``ticket`` is first; ``ValueError`` if closed meanwhile."""
+        self._changed.wait_for(lambda: self._closed or self._queue[0] is ticket)
+        if self._closed:
+            self._queue.remove(ticket)
+            self._changed.notify_all()
+            raise ValueError(self._closed)
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait for the model (behind everyone who asked before), hold it for the ``with`` block."""
+        ticket = object()
+        with self._changed:
+            self._queue.append(ticket)
+            self._wait(ticket)
+        try:
+            yield
+        finally:
+            with self._changed:
+                if ticket in self._queue:  # not when closing took it away in pass_turn
+                    self._queue.remove(ticket)
+                self._changed.notify_all()
+
+    def pass_turn(self) -> None:
+        """Inside :meth:`turn`: let everyone waiting go first, then go on (nothing happens if no one waits)."""
+        with self._changed:
+            if len(self._queue) < 2:
+                return
+            ticket = self._queue.popleft()
+            self._queue.append(ticket)
+            self._changed.notify_all()
+            self._wait(ticket)
+
+    def waiting(self) -> int:
+        """Requests waiting for a turn (the holder not counted)."""
+        with self._changed:
+            return max(len(self._queue) - 1, 0)
+
+    def close(self, reason: str) -> None:
+        """Refuse every turn from now on with ``ValueError(reason)`` (waiting requests are woken to get it)."""
+        with self._changed:
+            self._closed = reason
+            self._changed.notify_all()
+
+    def wait_until_free(self, seconds: float) -> bool:
+        """Whether the model is free (no one holds or waits for a turn) within ``seconds``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._queue, seconds)
+
+    def each_in_a_turn(self, items: Iterator[Item]) -> Iterator[Item]:
+        """The items of ``items``, each computed in a turn of its own; others may go between two.
+
+        The turn is not held while the caller has the item, so a caller that stops
+        iterating (a cancelled request) holds nothing.
+        """
+        while True:
+            with self.turn():
+                item = next(items, _END)
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
