@@ -68,7 +68,9 @@ FIGURE_FACES = 60_000
 """Largest number of faces sent to the plotly figure (the downloads keep every face)."""
 VIDEO_FPS = 30
 REFINE_STEPS = (STEP_LIMITS[0], 200)
-"""Range of the refinement steps, on the slider and through the API alike."""
+"""Range of the refinement steps of the Refine button and the /refine endpoint."""
+AUTO_REFINE_STEPS = (0, REFINE_STEPS[1])
+"""Range of the page's steps slider: Reconstruct refines by that many steps after the inversion; 0 turns it off."""
 
 # GPU work. On a ZeroGPU Space each call holds a GPU for at most `duration` seconds; elsewhere
 # `spaces.GPU` returns the function unchanged.
@@ -228,6 +230,14 @@ class Handlers:
                 "refined head; the saved inversion is the refined one.")
         yield update.preview, info, session
 
+    def refine_after_invert(self, count: float, session: Session | None, progress=gr.Progress()):
+        """Reconstruct's own refinement, right after the encoder's head is shown: ``count`` steps of
+        :meth:`refine` (0: none, the encoder's head stays). Stop keeps the encoder's head."""
+        if steps.check_number("The number of refinement steps", count, AUTO_REFINE_STEPS) == 0:
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        yield from self.refine(count, session, progress)
+
     def show_current(self, session: Session | None):
         """The current result's input | reconstruction (after a stopped refinement), or nothing yet."""
         if session is None or session.inversion is None:
@@ -340,8 +350,9 @@ def photo_section(page: Page, models: ModelSet, handlers: Handlers) -> None:
             page.comparison = gr.Image(label="Input | reconstruction", interactive=False, format="png",
                                        elem_id="comparison")
             page.inversion_info = gr.Markdown(label="Inversion summary")
-            page.refine_steps = gr.Slider(*REFINE_STEPS, value=DEFAULT_REFINE_STEPS, step=1,
-                                          label="Refinement steps (fit the head to the photo: about 0.5 s each)")
+            page.refine_steps = gr.Slider(*AUTO_REFINE_STEPS, value=DEFAULT_REFINE_STEPS, step=1,
+                                          label="Refinement steps after Reconstruct (fit the head to the photo: "
+                                                "about 0.5 s each; 0: off)")
             with gr.Row():
                 page.refine = gr.Button("Refine", variant="secondary", scale=3, elem_id="refine")
                 page.stop = gr.Button("Stop", variant="stop", size="sm", scale=1, elem_id="stop-refine")
@@ -420,25 +431,29 @@ def wire_events(page: Page, handlers: Handlers, demo: gr.Blocks) -> None:
          .success(readable(handlers.depth), session, [page.depth_picture, page.depth_file], **named("depth"), **RAW)
          .success(readable(handlers.mesh), [page.resolution, session], mesh, **named("mesh"), **LONG_WORK))
 
-    def after_alignment(aligned: Any, public: bool) -> None:
-        """Chain inversion -> views -> depth -> mesh after an alignment."""
+    def after_alignment(aligned: Any, public: bool) -> Any:
+        """Chain inversion -> refinement -> views -> depth -> mesh after an alignment; the refinement event."""
         def named(name: str) -> dict[str, Any]:
             return {"api_name": name} if public else {"api_name": f"{name}_after_example", **private}
         inverted = aligned.success(readable(handlers.invert), [page.crop, page.camera, page.mode, session], head,
                                    **named("invert"), **MODEL_WORK)
-        show_results(inverted, named)
+        refined = inverted.success(readable(handlers.refine_after_invert), [page.refine_steps, session], head,
+                                   api_name=f"refine_after_{'invert' if public else 'example'}", **private,
+                                   **LONG_WORK)
+        show_results(refined, named)
+        return refined
 
     aligned = page.run.click(readable(handlers.align), [page.photo, page.face_index],
                              [page.preview, page.alignment_info, page.crop, page.camera], api_name="align",
                              preprocess=False, concurrency_id="align", concurrency_limit=2)
-    after_alignment(aligned, public=True)
-    after_alignment(page.examples.cache_event, public=False)
+    automatic = [after_alignment(aligned, public=True), after_alignment(page.examples.cache_event, public=False)]
 
     refined = page.refine.click(readable(handlers.refine), [page.refine_steps, session], head, api_name="refine",
                                 **LONG_WORK)
     show_results(refined, lambda name: {"api_name": f"{name}_after_refine", **private})
-    page.stop.click(handlers.show_current, session, page.comparison, cancels=[refined], api_name="stop_refine",
-                    **private, **RAW)
+    stopped = page.stop.click(handlers.show_current, session, page.comparison, cancels=[refined, *automatic],
+                              api_name="stop_refine", **private, **RAW)
+    show_results(stopped, lambda name: {"api_name": f"{name}_after_stop", **private})
     page.count.release(readable(handlers.views), [page.count, session], page.gallery, api_name="views_again",
                        **private, **MODEL_WORK)
     page.resolution.release(readable(handlers.mesh), [page.resolution, session], mesh, api_name="mesh_again",
@@ -463,7 +478,8 @@ def build_app(pipeline: Pipeline, workspace: Workspace, turns: Turns) -> gr.Bloc
                     "Upload a photo with a face (or use the webcam, or paste one), press **Reconstruct**, and see "
                     "the head from any angle, as a depth map and as a coloured mesh. The face is cropped and posed "
                     "the way EG3D was trained, inverted into EG3D's tri-planes with TriPlaneNet, and every view "
-                    "below is rendered from those tri-planes; **Refine** then fits them to the photo.")
+                    "below is rendered from those tri-planes, which are then refined to fit the photo (**Stop** "
+                    "keeps the encoder's head; the steps slider at 0 turns the refinement off).")
         gr.Markdown(models.description(), elem_id="model-info")
         photo_section(page, models, handlers)
         views_section(page, models)

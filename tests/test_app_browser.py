@@ -72,7 +72,8 @@ def test_screenshot(page_url, tmp_path):
 
 
 def test_an_example_runs_the_whole_flow(page_url, tmp_path):
-    """Click the astronaut example: its (lazily cached) alignment, then the chained inversion, views, depth, mesh."""
+    """Click the astronaut example: its (lazily cached) alignment, then the chained inversion, its refinement
+    (Reconstruct refines by default), views, depth, mesh; then Refine once more."""
     browser = Browser(CHROMIUM, [*OFFLINE_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2600"])
     try:
         browser.open(page_url)
@@ -84,12 +85,12 @@ def test_an_example_runs_the_whole_flow(page_url, tmp_path):
         errors = "Array.from(document.querySelectorAll('[data-testid=\"toast-body\"]')).map(e => e.innerText)"
         assert browser.wait_for(finished, 180), f"the flow did not finish; messages: {browser.evaluate(errors)}"
         text = browser.evaluate("document.body.innerText")
-        for shown in ("1 face found", "TriPlaneNet v2 in", "yaw +0°", "depth-", "grid."):
+        for shown in ("1 face found", "Refined in", "yaw +0°", "depth-", "grid."):
             assert shown in text, f"{shown!r} is not on the page"
         ARTIFACTS.mkdir(exist_ok=True)
         browser.screenshot(ARTIFACTS / "app-example.png")
 
-        # Refine: the head is replaced, and views, depth and mesh follow with the new result's files.
+        # Refine again: the head is replaced, and views, depth and mesh follow with the new result's files.
         first_mesh = re.search(r"head-[0-9a-f]{8}", text).group()  # the mesh files' names carry the result's id
         browser.evaluate("document.querySelector('#refine').click()")
         refined = (f"document.body.innerText.includes('Refined in') && /head-[0-9a-f]{{8}}/.test("
