@@ -3,7 +3,9 @@
 * :mod:`triplanenet.pipeline` (shared with the command line and evaluation): which checkpoint runs,
   loaded once per process, and its inversion modes;
 * :mod:`.steps`: photo -> alignment -> inversion -> views, depth, mesh, video (plain functions);
-* :mod:`.session`: a session's current inversion and its output folder.
+* :mod:`.session`: a session's current inversion and its output folder;
+* :mod:`.turns`: model work one unit at a time, first come, first served;
+* :mod:`.allocator`: glibc's allocator tuned for a server.
 
 Nothing here imports Gradio; ``app.py`` is the page over it.
 """

@@ -200,7 +200,7 @@ def densest_level(scene: Scene, fraction: float = FALLBACK_FRACTION, resolution:
     return float(np.quantile(inside, 1 - fraction))
 
 
-def pausing(field: Field, pause: Callable[[], None]) -> Field:
+def _pausing(field: Field, pause: Callable[[], None]) -> Field:
     """``field`` that calls ``pause()`` before each evaluation (a chunk of points)."""
     def evaluate(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pause()
@@ -219,7 +219,7 @@ def mesh(inversion: Inversion, resolution: int, level: float = LEVEL, report: Re
     """
     resolution = _check_range("The mesh resolution", resolution, MESH_RESOLUTIONS)
     scene = Scene.from_inversion(inversion)
-    field = pausing(scene.field, pause)
+    field = _pausing(scene.field, pause)
     report(0.0, f"marching cubes at {resolution}^3")
     result = extract_mesh(field, resolution, scene.box, level=level, keep_largest=True)
     note = f"Iso-surface at EG3D's density level {level:g}, {resolution}^3 grid."
