@@ -562,14 +562,22 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, functools.partial(stop_on_sigterm, turns))
     demo = build_app(pipeline, workspace, turns)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
-    try:
+    try:  # _frontend=False: Gradio's self-check after start (one HEAD, 3 s timeout) stops a healthy server
         demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False, max_file_size=f"{MAX_UPLOAD_MB}mb",
                     allowed_paths=[str(ROOT / "examples"), str(workspace.root)],
-                    blocked_paths=[str(workspace.root / OWNER_FILE)])
+                    blocked_paths=[str(workspace.root / OWNER_FILE)], _frontend=False)
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the removal
         workspace.remove()
     return 0
 
 
 if __name__ == "__main__":
-    exit_now(main())
+    status = 1
+    try:
+        status = main()
+    except KeyboardInterrupt:  # SIGTERM or Ctrl-C before the server ran
+        status = 0
+    except Exception:
+        traceback.print_exc()
+    exit_now(status)

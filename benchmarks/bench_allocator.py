@@ -1,8 +1,8 @@
 """Refine in the library and through the app's server, under each allocator setting (bundled model).
 
-    python benchmarks/bench_allocator.py [--runs 3] [--settings pinned-1mib glibc tuned]
+    python benchmarks/bench_allocator.py [--runs 3] [--in-process glibc pinned-1mib tuned] [--app pinned-1mib tuned]
 
-For each setting of :mod:`triplanenet.app.allocator`, in one run:
+For the settings of :mod:`triplanenet.app.allocator` given, in one run:
 
 * in-process: a fresh process applies the setting, aligns and inverts (v2) the
   astronaut photo, refines it once untimed, then ``--runs`` times
@@ -11,16 +11,16 @@ For each setting of :mod:`triplanenet.app.allocator`, in one run:
   client aligns and inverts the same photo, then ``/refine`` with the default steps,
   once untimed and ``--runs`` times.
 
-The table gives medians of wall seconds, system CPU seconds and minor page faults
-per refinement (from ``getrusage`` in-process, ``/proc/PID/stat`` for the server),
-and the server's ratio to the library (the ``glibc`` in-process row: what
+The table gives medians of wall seconds, CPU seconds (user + system: on a shared
+machine they move less than wall time), system CPU seconds and minor page faults per
+refinement (from ``getrusage`` in-process, ``/proc/PID/stat`` for the server), and the
+server's ratios to the library (the ``glibc`` in-process row: what
 ``Inversion.refine`` gets in a plain Python process).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -30,14 +30,13 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from app_server import start_app  # noqa: E402
+from app_server import AppServer, start_app  # noqa: E402
 
 from triplanenet.app.allocator import ALLOCATOR_ENV, SETTINGS  # noqa: E402
 from triplanenet.refinement import DEFAULT_STEPS  # noqa: E402
 
 LIBRARY = "glibc"
-"""The setting of a plain Python process: the library's reference."""
-TICKS = os.sysconf("SC_CLK_TCK")
+"""The setting of a plain Python process: the library's reference (always measured in-process)."""
 
 
 def astronaut(folder: Path) -> Path:
@@ -71,14 +70,15 @@ def in_process(setting: str, photo: Path, runs: int) -> dict[str, float]:
         refine(inversion)
         after = resource.getrusage(resource.RUSAGE_SELF)
         samples.append({"seconds": time.perf_counter() - start, "system": after.ru_stime - before.ru_stime,
+                        "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
                         "faults": after.ru_minflt - before.ru_minflt})
     return medians(samples)
 
 
-def server_counters(pid: int) -> dict[str, float]:
-    """Minor faults and system CPU seconds of process ``pid`` so far (``/proc/PID/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return {"faults": float(fields[7]), "system": int(fields[12]) / TICKS}
+def server_counters(server: AppServer) -> dict[str, float]:
+    """Minor faults and system CPU seconds of the server so far."""
+    return {"faults": float(server.minor_faults()), "system": server.cpu_seconds(user=False),
+            "cpu": server.cpu_seconds()}
 
 
 def through_app(setting: str, photo: Path, folder: Path, runs: int) -> dict[str, float]:
@@ -93,9 +93,9 @@ def through_app(setting: str, photo: Path, folder: Path, runs: int) -> dict[str,
         app.predict(DEFAULT_STEPS, api_name="/refine")
         samples = []
         for _ in range(runs):
-            before, start = server_counters(server.process.pid), time.perf_counter()
+            before, start = server_counters(server), time.perf_counter()
             app.predict(DEFAULT_STEPS, api_name="/refine")
-            after = server_counters(server.process.pid)
+            after = server_counters(server)
             samples.append({"seconds": time.perf_counter() - start, **{k: after[k] - before[k] for k in after}})
         app.close()
         return medians(samples)
@@ -106,7 +106,8 @@ def through_app(setting: str, photo: Path, folder: Path, runs: int) -> dict[str,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--in-process", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--app", nargs="+", default=[s for s in SETTINGS if s != LIBRARY], choices=list(SETTINGS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--photo", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -116,21 +117,22 @@ def main() -> int:
     with TemporaryDirectory() as tmp:
         photo = astronaut(Path(tmp))
         rows = {}
-        for setting in dict.fromkeys([LIBRARY, *args.settings]):
+        for setting in dict.fromkeys([LIBRARY, *args.in_process]):
             child = subprocess.run([sys.executable, __file__, "--child", setting, "--photo", str(photo),
                                     "--runs", str(args.runs)], check=True, capture_output=True, text=True)
             rows[setting, "in-process"] = json.loads(child.stdout.strip().splitlines()[-1])
             print(setting, "in-process", rows[setting, "in-process"], flush=True)
-        for setting in args.settings:
+        for setting in args.app:
             rows[setting, "app /refine"] = through_app(setting, photo, Path(tmp), args.runs)
             print(setting, "app /refine", rows[setting, "app /refine"], flush=True)
-    library = rows[LIBRARY, "in-process"]["seconds"]
+    library = rows[LIBRARY, "in-process"]
     print(f"\nrefine, {DEFAULT_STEPS} steps, bundled model, median of {args.runs}")
-    print("| allocator | where | wall (s) | x library | system CPU (s) | minor faults |")
-    print("|---|---|---|---|---|---|")
+    print("| allocator | where | wall (s) | x library | CPU (s) | x library | system CPU (s) | minor faults |")
+    print("|---|---|---|---|---|---|---|---|")
     for (setting, where), row in rows.items():
-        print(f"| {setting} | {where} | {row['seconds']:.1f} | {row['seconds'] / library:.2f} "
-              f"| {row['system']:.1f} | {row['faults'] / 1e6:.2f} M |")
+        print(f"| {setting} | {where} | {row['seconds']:.1f} | {row['seconds'] / library['seconds']:.2f} "
+              f"| {row['cpu']:.1f} | {row['cpu'] / library['cpu']:.2f} | {row['system']:.1f} "
+              f"| {row['faults'] / 1e6:.2f} M |")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Soak: many users' whole flows on the app at once, with bad requests mixed in (bundled model, 127.0.0.1).
 
     python benchmarks/bench_app_soak.py [--flows 40] [--parallel 4] [--steps 20] [--mesh 512] [--frames 60]
+                                        [--malloc-check]
 
 Each flow is one client: align -> invert (v2) -> refine ``--steps`` -> mesh at
 ``--mesh``^3 -> video of ``--frames`` frames, every download fetched over HTTP,
@@ -10,7 +11,9 @@ wrong: an ``/align`` of a path that is not an upload, ``True`` and 1000 refineme
 steps, a mesh at 1000^3. Reports: whether the server survived, errors by kind
 (expected refusals apart), p50/p95 per endpoint, peak RSS and disk (session folders
 and the rest of the root), broken download links, and RSS and disk ``--settle``
-seconds after the last client closed, against the start.
+seconds after the last client closed, against the start. ``--malloc-check`` runs the
+server under glibc's checking allocator (``libc_malloc_debug.so`` with ``MALLOC_CHECK_=3``:
+a heap corruption aborts at once, with ``faulthandler``'s stacks in the server log).
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ CLIENT_TIMEOUT = 1800
 BAD_REQUESTS = [("align", [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, 0]),
                 ("refine", [True]), ("refine", [1000]), ("mesh", [1000])]
 """Requests a careless client sends (endpoint, raw JSON data); each must be refused with a message."""
+MALLOC_CHECK = {"LD_PRELOAD": "libc_malloc_debug.so.0", "MALLOC_CHECK_": "3"}
+"""glibc 2.34+: MALLOC_CHECK_ works only with its debugging library preloaded."""
 KINDS = {"removed": "evicted", "shutting down": "shutdown", "queue is full": "queue full",
          "server failed": "server error"}
 """Words of an error message -> its kind (anything else: "other")."""
@@ -50,6 +55,8 @@ class Stats:
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: Counter[str] = Counter()
         self.downloads = Counter()
+        self.largest: Counter[str] = Counter()
+        """Largest download of each kind (its name after the first dot), bytes."""
 
     def error(self, message: str) -> None:
         kind = next((kind for words, kind in KINDS.items() if words in message), "other")
@@ -67,17 +74,20 @@ def call(app: Client, stats: Stats, api_name: str, *args):
     return result
 
 
-def fetch(server: AppServer, stats: Stats, file: dict) -> None:
+def fetch(stats: Stats, file: dict) -> None:
     """GET a download the app returned; count it as good or broken."""
+    size = 0
     try:
         with urllib.request.urlopen(file["url"], timeout=CLIENT_TIMEOUT) as response:
-            while response.read(2**20):
-                pass
+            while chunk := response.read(2**20):
+                size += len(chunk)
         good = response.status == 200
     except urllib.error.URLError:
         good = False
+    kind = Path(file["path"]).name.split(".", 1)[-1]
     with stats.lock:
         stats.downloads["good" if good else "broken"] += 1
+        stats.largest[kind] = max(stats.largest[kind], size)
 
 
 def careless(server: AppServer, stats: Stats) -> None:
@@ -105,8 +115,8 @@ def flow(server: AppServer, photo: Path, stats: Stats, args: argparse.Namespace)
         call(app, stats, "render", 20, 0)
         glb, _, files, _ = call(app, stats, "mesh", args.mesh)
         for file in files:
-            fetch(server, stats, file)
-        fetch(server, stats, call(app, stats, "video", args.frames))
+            fetch(stats, file)
+        fetch(stats, call(app, stats, "video", args.frames))
     except Exception as exc:  # counted by kind, not fatal
         stats.error(str(exc))
     finally:
@@ -121,11 +131,12 @@ def main() -> int:
     parser.add_argument("--mesh", type=int, default=512)
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--settle", type=float, default=60.0)
+    parser.add_argument("--malloc-check", action="store_true")
     args = parser.parse_args()
     stats = Stats()
     with TemporaryDirectory() as tmp:
         users = photos(Path(tmp), args.flows)
-        server = start_app(Path(tmp), own_temp=True)
+        server = start_app(Path(tmp), own_temp=True, environment=MALLOC_CHECK if args.malloc_check else None)
         try:
             with Monitor(server) as monitor:
                 start = monitor.sample()
@@ -138,10 +149,15 @@ def main() -> int:
             survived = server.alive()
         finally:
             server.stop()
-    print(f"{args.flows} flows, {args.parallel} at a time (refine {args.steps}, mesh {args.mesh}^3, video "
+            log = server.log.read_text(errors="replace")
+    for words in ("Fatal Python error", "double free", "corrupted", "terminate called"):
+        if words in log:
+            print(f"server log: {words!r} found", file=sys.stderr)
+    print(f"{'MALLOC_CHECK_=3; ' if args.malloc_check else ''}{args.flows} flows, {args.parallel} at a time (refine {args.steps}, mesh {args.mesh}^3, video "
           f"{args.frames} frames) in {seconds / 60:.1f} min; server {'survived' if survived else 'DIED'}, "
           f"exit status {server.process.returncode}")
-    print(f"errors by kind: {dict(stats.errors)}; downloads: {dict(stats.downloads)}")
+    print(f"errors by kind: {dict(stats.errors)}; downloads: {dict(stats.downloads)}; largest (MiB): "
+          + ", ".join(f"{kind} {size / MIB:.0f}" for kind, size in stats.largest.items()))
     print(f"peak RSS {monitor.peak['rss'] / MIB:.0f} MiB, session files {monitor.peak['workspace'] / MIB:.0f} MiB, "
           f"rest of the root {monitor.peak['cache'] / MIB:.0f} MiB")
     print(f"{args.settle:.0f} s after the last close: RSS {(end['rss'] - start['rss']) / MIB:+.0f} MiB, disk "

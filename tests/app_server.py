@@ -43,10 +43,18 @@ class AppServer:
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS line in /proc/PID/status")
 
-    def cpu_seconds(self) -> float:
-        """User and system CPU seconds the server process has used (``/proc/PID/stat``)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def _stat(self) -> list[str]:
+        """The fields of ``/proc/PID/stat`` after the process name (field 3 first)."""
+        return Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    def cpu_seconds(self, user: bool = True) -> float:
+        """System CPU seconds the server process has used, plus user CPU seconds if ``user``."""
+        fields = self._stat()
+        return (int(fields[12]) + (int(fields[11]) if user else 0)) / os.sysconf("SC_CLK_TCK")
+
+    def minor_faults(self) -> int:
+        """Minor page faults of the server process so far."""
+        return int(self._stat()[7])
 
     def stop(self) -> None:
         self.process.terminate()

@@ -198,15 +198,23 @@ def test_refine_fits_the_photo_and_the_rest_follows(server, astronaut, tmp_path)
 
     job = app.submit(200, api_name="/refine")  # minutes of work: cancelled after its first steps
     assert wait_for(lambda: job.status().progress_data, seconds=60), "the refinement reported no progress"
+    refining = cpu_rate(server)
     job.cancel()
     assert wait_for(lambda: job.done(), seconds=30)
-    time.sleep(1)  # the step in progress ends
-    busy = server.cpu_seconds()
-    time.sleep(3)
-    assert server.cpu_seconds() - busy < 1, "the cancelled refinement kept running"
+    assert wait_for(lambda: cpu_rate(server) < refining / 4, seconds=60), "the cancelled refinement kept running"
     kept = triplanenet.Inversion.load(app.predict(api_name="/inversion"), saved.generator)
     assert kept.method == "v2+refined" and torch.equal(kept.planes, saved.planes), "the cancelled refinement stuck"
     app.close()
+
+
+CPU_WINDOW = 3.0
+
+
+def cpu_rate(server: AppServer) -> float:
+    """CPU seconds per second that the server uses over the next :data:`CPU_WINDOW` seconds."""
+    start = server.cpu_seconds()
+    time.sleep(CPU_WINDOW)
+    return (server.cpu_seconds() - start) / CPU_WINDOW
 
 
 def run_session(server: AppServer, photo: Path) -> dict:

@@ -164,6 +164,15 @@ def test_a_unit_passes_its_turn_to_those_waiting_and_closing_refuses_every_turn(
             turns.pass_turn()
     thread.join(10)
     assert refused == ["shutting down"] and order[-1] == "mesh chunk 2" and turns.wait_until_free(1)
+    with pytest.raises(ValueError, match="shutting down"):
+        with turns.turn():
+            pass
+    alone = Turns()
+    with pytest.raises(ValueError, match="closed"):
+        with alone.turn():
+            alone.close("closed")
+            alone.pass_turn()  # no one waits, but the job must stop at its next unit
+    assert alone.wait_until_free(1)
 
 
 # The session workspace.
@@ -492,7 +501,7 @@ def test_a_render_goes_through_while_another_client_refines_the_most_steps_allow
     job = refiner.submit(200, api_name="/refine")  # minutes of work, one turn at the model per step
     assert wait_for(lambda: job.status().progress_data, seconds=120), "the refinement reported no progress"
     image, _ = viewer.predict(20, 0, api_name="/render")
-    assert Image.open(image).size[0] > 0
+    assert Image.open(image["path"]).size[0] > 0
     assert not job.done(), "the render waited for the whole refinement"
     job.cancel()
     refiner.close()

@@ -4,7 +4,9 @@
   inversion (-> refinement), over the checkpoint loaded once per process;
 * :mod:`.steps`: each endpoint's work, its settings checked, through the pipeline and
   :mod:`triplanenet.outputs` (views, depth, mesh, video);
-* :mod:`.session`: a session's current inversion and its output folder.
+* :mod:`.session`: a session's current inversion and its output folder;
+* :mod:`.turns`: model work one unit at a time, first come, first served;
+* :mod:`.allocator`: glibc's allocator tuned for a server.
 
 Nothing here imports Gradio; ``app.py`` is the page over it.
 """

@@ -56,8 +56,13 @@ class Turns:
                 self._changed.notify_all()
 
     def pass_turn(self) -> None:
-        """Inside :meth:`turn`: let everyone waiting go first, then go on (nothing happens if no one waits)."""
+        """Inside :meth:`turn`: let everyone waiting go first, then go on (nothing happens if no one waits).
+
+        Once the turns are closed, ``ValueError`` with the reason: the job stops at its next unit.
+        """
         with self._changed:
+            if self._closed:
+                raise ValueError(self._closed)
             if len(self._queue) < 2:
                 return
             ticket = self._queue.popleft()
