@@ -36,7 +36,7 @@ import pydantic
 from gradio.exceptions import InvalidPathError
 
 from triplanenet.app import Session, Workspace, allocator, steps
-from triplanenet.app.session import MAX_SESSIONS, OWNER_FILE
+from triplanenet.app.workspace import MAX_SESSIONS, OWNER_FILE
 from triplanenet.app.turns import Turns
 from triplanenet.inversion.modes import MODE_LABELS, ModelSet
 from triplanenet.loading import CheckpointError

@@ -33,7 +33,7 @@ from app_server import AppServer, start_app  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
 from triplanenet.app.allocator import ALLOCATOR_ENV, SETTINGS, TUNED  # noqa: E402
-from triplanenet.app.session import SESSION_PREFIX  # noqa: E402
+from triplanenet.app.workspace import SESSION_PREFIX  # noqa: E402
 
 WORKERS = 4
 """Careless sessions that run at once."""

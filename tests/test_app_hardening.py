@@ -23,7 +23,7 @@ from PIL import Image
 
 from triplanenet import cameras
 from app_server import wait_for
-from triplanenet.app.session import OWNER_FILE, Workspace, sweep_stale_roots
+from triplanenet.app.workspace import OWNER_FILE, Workspace, sweep_stale_roots
 from triplanenet.app.turns import Turns
 from triplanenet.cameras import as_cameras
 from triplanenet.image_tensors import MAX_CROP_SIDE, as_images
