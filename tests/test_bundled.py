@@ -61,7 +61,8 @@ def test_pack_bundled_rebuilds_the_assets_from_trained_runs(tmp_path):
     for version in (1, 2):
         for key, value in versions[version].state_dict().items():
             assert torch.equal(value, packed[version].state_dict()[key]), (version, key)
-    assert (out / "head_params.json").read_bytes() == (bundled.BUNDLED_DIR / "head_params.json").read_bytes()
+    for name in ("head_params.json", "edit_directions.safetensors"):
+        assert (out / name).read_bytes() == (bundled.BUNDLED_DIR / name).read_bytes(), name
 
 
 @pytest.mark.slow

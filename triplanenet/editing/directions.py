@@ -96,11 +96,11 @@ class Directions:
                              f"{', '.join(self.names)}")
         return Directions(tuple(names.get(n, n) for n in self.names), self.vectors, self.kind)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write float16 safetensors (names and kind in the metadata)."""
+    def save(self, path: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:
+        """Write safetensors (float16 unless ``dtype`` says otherwise; names and kind in the metadata)."""
         path = Path(path)
         metadata = {"format": FORMAT, "kind": self.kind, "names": json.dumps(list(self.names))}
-        save_file({"vectors": self.vectors.detach().to("cpu", torch.float16).contiguous()}, str(path), metadata)
+        save_file({"vectors": self.vectors.detach().to("cpu", dtype).contiguous()}, str(path), metadata)
         return path
 
     @classmethod
@@ -175,14 +175,13 @@ def cache_folder() -> Path:
 
 
 def cached_components(generator: TriPlaneGenerator, folder: Path | None = None) -> Directions:
-    """:func:`component_directions` of ``generator``, read from the cache or computed and cached there."""
+    """:func:`component_directions` of ``generator``, read from the cache or computed and cached there (float32:
+    a small generator's w spreads can be under float16's resolution)."""
     path = (folder or cache_folder()) / f"components-{mapping_fingerprint(generator)}.safetensors"
-    if path.is_file():
-        return Directions.load(path)
-    directions = component_directions(generator)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    directions.save(path)
-    return directions
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        component_directions(generator).save(path, torch.float32)
+    return Directions.load(path)
 
 
 def read_names(path: Path) -> dict[str, str]:
