@@ -16,3 +16,16 @@ def median_seconds(fn: Callable[[], object], runs: int, warm_up: bool = True) ->
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def median_wall_and_cpu(fn: Callable[[], object], runs: int, threads: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds per thread (``process_time / threads``: what a call would take
+    on otherwise idle cores) of ``runs`` calls of ``fn``, after one untimed call."""
+    fn()
+    wall, cpu = [], []
+    for _ in range(runs):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - start)
+        cpu.append((time.process_time() - start_cpu) / threads)
+    return statistics.median(wall), statistics.median(cpu)

@@ -153,9 +153,11 @@ def component_directions(generator: TriPlaneGenerator, count: int = COMPONENT_CO
     z = torch.randn(samples, generator.z_dim, generator=noise)
     w = torch.cat([generator.mapping(chunk, frontal_cameras(len(chunk)))[:, 0]
                    for chunk in z.split(MAPPING_CHUNK)]).double()
-    _, singular, axes = torch.linalg.svd(w - w.mean(0), full_matrices=False)
-    spread = singular[:count] / (samples - 1) ** 0.5
-    axes = axes[:count] * axes[:count].gather(1, axes[:count].abs().argmax(1, keepdim=True)).sign()
+    centred = w - w.mean(0)
+    variances, eigenvectors = torch.linalg.eigh(centred.T @ centred / (samples - 1))
+    spread = variances.flip(0)[:count].clamp(min=0).sqrt()
+    axes = eigenvectors.flip(1)[:, :count].T
+    axes = axes * axes.gather(1, axes.abs().argmax(1, keepdim=True)).sign()
     vectors = (axes * spread[:, None]).float()[:, None, :].expand(-1, generator.num_ws, -1)
     return Directions(tuple(f"component_{i + 1}" for i in range(count)), vectors.contiguous(), "components")
 
