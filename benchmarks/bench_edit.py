@@ -14,11 +14,9 @@ otherwise idle cores; the CPU here is shared).
 """
 from __future__ import annotations
 
-import argparse
-
 import torch
 
-from timing import median_wall_and_cpu
+from timing import benchmark_arguments, median_wall_and_cpu
 from triplanenet import invert, load_inverter
 from triplanenet.app import steps
 from triplanenet.configs import get as get_config
@@ -33,7 +31,7 @@ SLIDER_YAW = 20.0
 APP_VIEWS = 5
 
 
-def bundled_rows(runs: int, threads: int) -> list[tuple[str, tuple[float, float]]]:
+def bundled_rows(runs: int) -> list[tuple[str, tuple[float, float]]]:
     """Slider release, first release and apply, on the bundled model."""
     inverter = load_inverter("bundled")
     truth = ground_truth(0, inverter.decoder.img_resolution)
@@ -53,27 +51,23 @@ def bundled_rows(runs: int, threads: int) -> list[tuple[str, tuple[float, float]
         steps.depth(input_view(edited))
         steps.mesh(edited, 256)
 
-    return [("bundled: slider release (edit + view)", median_wall_and_cpu(release, runs, threads)),
-            ("bundled: first release (+ correction)", median_wall_and_cpu(first_release, runs, threads)),
-            ("bundled: apply (edit, 5 views, depth, 256^3 mesh)", median_wall_and_cpu(apply, runs, threads))]
+    return [("bundled: slider release (edit + view)", median_wall_and_cpu(release, runs)),
+            ("bundled: first release (+ correction)", median_wall_and_cpu(first_release, runs)),
+            ("bundled: apply (edit, 5 views, depth, 256^3 mesh)", median_wall_and_cpu(apply, runs))]
 
 
-def full_size_row(runs: int, threads: int) -> tuple[str, tuple[float, float]]:
+def full_size_row(runs: int) -> tuple[str, tuple[float, float]]:
     """Principal components of the full-size FFHQ-512 mapping network (random weights)."""
     torch.manual_seed(0)
     kwargs, _ = get_config("ffhq512-128")
     generator = TriPlaneGenerator(**kwargs).eval()
-    return "FFHQ-512 architecture: 10 components", median_wall_and_cpu(lambda: component_directions(generator), runs, threads)
+    return "FFHQ-512 architecture: 10 components", median_wall_and_cpu(lambda: component_directions(generator), runs)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = benchmark_arguments(__doc__.splitlines()[0])
     print(f"| what ({args.threads} threads, median of {args.runs}) | wall s | CPU s per thread |\n| --- | --- | --- |")
-    for name, (wall, cpu) in [*bundled_rows(args.runs, args.threads), full_size_row(args.runs, args.threads)]:
+    for name, (wall, cpu) in [*bundled_rows(args.runs), full_size_row(args.runs)]:
         print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
 
 
