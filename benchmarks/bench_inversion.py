@@ -12,7 +12,6 @@ which the wall clock does not show when other jobs share the machine).
 """
 from __future__ import annotations
 
-
 import torch
 
 from timing import benchmark_arguments, median_wall_and_cpu

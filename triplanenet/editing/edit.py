@@ -70,14 +70,14 @@ class Editor:
     """
 
     def __init__(self, inversion: Inversion, directions: Directions):
-        directions.check_generator(inversion._generator(), "the edit directions")
-        self.inversion, self.directions = inversion, directions
+        self.inversion, self.directions, self.generator = inversion, directions, inversion._generator()
+        directions.check_generator(self.generator, "the edit directions")
 
     @cached_property
     def correction(self) -> torch.Tensor:
         """What the branch and refinement added to the generator's planes [N,3,32,256,256]."""
         with torch.no_grad():
-            return self.inversion.planes - self.inversion._generator().planes(self.inversion.ws)
+            return self.inversion.planes - self.generator.planes(self.inversion.ws)
 
     def __call__(self, amounts: Mapping[str, object]) -> Inversion:
         amounts = {name: a for name, a in check_amounts(amounts, self.directions).items() if a != 0.0}
@@ -87,7 +87,7 @@ class Editor:
         shift = sum(a * self.directions.vector(name) for name, a in amounts.items())
         ws = inversion.ws + shift.to(inversion.ws)
         with torch.no_grad():
-            planes = inversion._generator().planes(ws)
+            planes = self.generator.planes(ws)
         edits = dict(inversion.edits)
         for name, amount in amounts.items():
             edits[name] = edits.get(name, 0.0) + amount
