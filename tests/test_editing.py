@@ -215,3 +215,17 @@ def test_edit_command_writes_the_edited_head_and_lists_directions(bundled_invert
     assert "invert a photo first" in capsys.readouterr().err
     assert cli_main(["edit", str(saved), "--set", "smile=4", "--out", str(out)]) == 2
     assert "between -3 and 3" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_edits_writes_gain_and_leak_per_attribute(tmp_path, capsys):
+    out = tmp_path / "edits.json"
+    assert cli_main(["evaluate", "--seeds", "0", "--edits", "--json", str(out)]) == 0
+    edits = json.loads(out.read_text())["edits"]
+    assert list(edits) == list(ATTRIBUTES)
+    for values in edits.values():
+        assert isinstance(values["gain_db"], float) and isinstance(values["leak_db"], float)
+        assert values["identity"] is None
+    assert "hair_color" in capsys.readouterr().out
+    assert cli_main(["evaluate", "--seeds", "0", "--edits", "--true-params"]) == 2
+    assert "--edits goes with --seeds or --photos alone" in capsys.readouterr().err
