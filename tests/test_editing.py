@@ -10,6 +10,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 import triplanenet
 from triplanenet.cli import main as cli_main
@@ -79,6 +80,15 @@ def test_edits_compose_and_are_recorded_in_the_saved_file(inversion, components,
         assert loaded.edits == twice.edits and torch.equal(loaded.planes, twice.planes)
     image, _ = once.render()
     assert image.shape[0] == 1 and torch.isfinite(image).all()
+
+
+def test_a_saved_edit_record_that_is_not_name_to_number_is_refused(inversion, tmp_path):
+    tensors = {name: t.clone() for name, t in inversion.tensors().items()}
+    for record in ('["smile"]', '{"smile": "lots"}', "not json"):
+        metadata = {"format": "triplanenet.Inversion", "format_version": "1", "method": "v2", "edits": record}
+        save_file(tensors, str(tmp_path / "head.safetensors"), metadata=metadata)
+        with pytest.raises(ValueError, match="'edits' must be a JSON object of name -> number"):
+            Inversion.load(tmp_path / "head.safetensors")
 
 
 def test_an_editor_starts_every_edit_from_the_original(inversion, components):
