@@ -12,13 +12,9 @@ which the wall clock does not show when other jobs share the machine).
 """
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-from typing import Callable
-
 import torch
 
+from timing import benchmark_arguments, median_wall_and_cpu
 from triplanenet import TriPlaneNet, cameras
 from triplanenet.inversion.result import Inversion
 from triplanenet import invert
@@ -27,18 +23,6 @@ DEPTH_SETTINGS = {"48+48 (trained)": 48, "96+96 (official)": 96}
 
 
 Row = tuple[str, str, float, float]
-
-
-def median_seconds(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    """Median wall-clock seconds and median CPU seconds per thread of ``fn()``, after one warm-up."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(runs):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append((time.process_time() - start_cpu) / torch.get_num_threads())
-    return statistics.median(wall), statistics.median(cpu)
 
 
 def build_model(use_pixelshuffle: bool) -> TriPlaneNet:
@@ -65,11 +49,11 @@ def encoder_rows(model: TriPlaneNet, runs: int) -> list[Row]:
     x, planes = torch.rand(1, 3, 256, 256) * 2 - 1, torch.randn(1, 96, 256, 256)
     ws = torch.randn(1, 14, 512)
     other = build_model(not model.use_pixelshuffle).triplanenet_encoder
-    rows = [("pSp encoder (3x256x256 -> 14x512)", "-", *median_seconds(lambda: model.encode(x), runs))]
+    rows = [("pSp encoder (3x256x256 -> 14x512)", "-", *median_wall_and_cpu(lambda: model.encode(x), runs))]
     for encoder in (model.triplanenet_encoder, other):
         step = f"v2 tri-plane network (use_pixelshuffle={encoder.use_pixelshuffle})"
-        rows.append((step, "-", *median_seconds(lambda: encoder(torch.cat([x, x, x], 1), planes), runs)))
-    rows.append(("generator planes (backbone)", "-", *median_seconds(lambda: model.decoder.planes(ws), runs)))
+        rows.append((step, "-", *median_wall_and_cpu(lambda: encoder(torch.cat([x, x, x], 1), planes), runs)))
+    rows.append(("generator planes (backbone)", "-", *median_wall_and_cpu(lambda: model.decoder.planes(ws), runs)))
     return rows
 
 
@@ -82,21 +66,17 @@ def inversion_rows(model: TriPlaneNet, runs: int) -> list[Row]:
         inversion = invert_and_render(model, image, camera)
         rows += [
             ("full v2 inversion incl. first 512 render", depth,
-             *median_seconds(lambda: invert_and_render(model, image, camera), runs)),
+             *median_wall_and_cpu(lambda: invert_and_render(model, image, camera), runs)),
             ("re-render from Inversion (512, new camera)", depth,
-             *median_seconds(lambda: inversion.render(side), runs)),
+             *median_wall_and_cpu(lambda: inversion.render(side), runs)),
             ("w+ only inversion incl. first 512 render", depth,
-             *median_seconds(lambda: invert(model, image, camera, branch=False).render(), runs)),
+             *median_wall_and_cpu(lambda: invert(model, image, camera, branch=False).render(), runs)),
         ]
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = benchmark_arguments(__doc__.splitlines()[0])
     model = build_model(use_pixelshuffle=False)
     with torch.no_grad():
         rows = encoder_rows(model, args.runs) + inversion_rows(model, args.runs)

@@ -25,6 +25,7 @@ LAYERS = [
     ("preprocess", "identity"),
     ("inversion",),
     ("refinement",),
+    ("editing",),
     ("outputs",),
     ("pipeline",),
     ("evaluation",),

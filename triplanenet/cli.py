@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "views": ("triplanenet.commands.views", "render a yaw sweep of a saved inversion, with depth"),
     "mesh": ("triplanenet.commands.mesh", "coloured mesh (.glb/.ply/.obj) of a saved inversion"),
     "video": ("triplanenet.commands.video", "turntable video of a saved inversion"),
+    "edit": ("triplanenet.commands.edit", "edit a saved inversion with semantic sliders (smile, glasses, ...)"),
     "evaluate": ("triplanenet.commands.evaluate", "benchmark w+, v1 and v2 on held-out synthetic heads or photos"),
     "train-encoder": ("triplanenet.training.encoder_cli", "train TriPlaneNet's encoders (stage 1: pSp, 2: tri-planes)"),
     "train-generator": ("triplanenet.training.generator_cli", "train the bundled model's generator on synthetic heads"),

@@ -4,7 +4,9 @@ Prints one table (methods as rows) and optionally writes the per-method means
 and per-head values as JSON. ``--photos FOLDER`` evaluates aligned photos
 instead (image, face-region and identity metrics; ``--people`` adds cross-photo
 identity). ``--refine`` adds the checkpoint's own version refined per photo, and
-``--true-params`` the generator given each synthetic head's true parameters. The
+``--true-params`` the generator given each synthetic head's true parameters. ``--edits``
+measures the edit directions instead (:mod:`triplanenet.evaluation.edits`): gain and leak
+against the procedural truth on ``--seeds``, identity after an edit on ``--photos``. The
 protocol is in :mod:`triplanenet.evaluation`.
 """
 from __future__ import annotations
@@ -14,7 +16,13 @@ import json
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from .common import add_checkpoint_argument, add_refine_arguments, guarded
+
+if TYPE_CHECKING:
+    from ..evaluation import Report
+    from ..evaluation.edits import EditReport
 
 
 def seeds_argument(text: str) -> range:
@@ -42,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--true-params", action="store_true",
                         help="with --seeds: also render the generator from each head's true parameters (the reference "
                              "for inversions; generators trained on synthetic heads, e.g. the bundled model)")
+    parser.add_argument("--edits", action="store_true",
+                        help="measure the edit directions instead: with --seeds gain_db and leak_db per attribute "
+                             "against the truth moved +1 spread, with --photos the identity kept by an edit "
+                             "(bundled attribute directions)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write means and per-head values here")
     parser.add_argument("--mesh-resolution", type=int, default=128,
                         help="marching-cubes grid points per axis for the Chamfer distance, 32..512 (default 128)")
@@ -77,25 +89,46 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--people goes with --photos")
     if args.true_params and args.photos is not None:
         raise ValueError("--true-params goes with --seeds (photos have no true head parameters)")
+    if args.edits:
+        return run_edits(args)
     methods = methods_for(args.checkpoint, (args.refine_steps or DEFAULT_STEPS) if args.refine else None,
                           args.true_params)
     lpips = load_metric_lpips(args.lpips_weights, args.lpips_backbone)
 
-    def progress(message: str) -> None:
-        print(message, file=sys.stderr)
-
     if args.photos is not None:
         people = read_people(args.people) if args.people is not None else None
         report = evaluate_photos(methods, args.photos, args.checkpoint, lpips=lpips, people=people,
-                                 progress=progress)
+                                 progress=_progress)
     else:
         report = evaluate_synthetic(methods, args.seeds, args.checkpoint, lpips=lpips,
                                     mesh_resolution=args.mesh_resolution, mesh_level=args.mesh_level,
                                     chamfer_points=args.chamfer_points,
-                                    progress=progress)
+                                    progress=_progress)
+    return print_report(report, args.json)
+
+
+def run_edits(args: argparse.Namespace) -> int:
+    """``--edits``: the edit evaluation of :mod:`triplanenet.evaluation.edits` on the heads or photos given."""
+    from ..evaluation.edits import evaluate_edit_identity, evaluate_edits
+
+    if args.people is not None or args.true_params:
+        raise ValueError("--edits goes with --seeds or --photos alone (not --people or --true-params)")
+    if args.photos is not None:
+        report = evaluate_edit_identity(args.checkpoint, args.photos, args.refine_steps, progress=_progress)
+    else:
+        report = evaluate_edits(args.checkpoint, args.seeds, progress=_progress)
+    return print_report(report, args.json)
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def print_report(report: Report | EditReport, path: Path | None) -> int:
+    """Print ``report``'s table and write its JSON to ``path`` when given."""
     print(report.table())
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False))
-        print(f"wrote {args.json}")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False))
+        print(f"wrote {path}")
     return 0

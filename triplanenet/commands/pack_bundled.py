@@ -3,7 +3,8 @@
 The last step of ``make bundled``: the v2 and v1 ``train-encoder`` outputs (same
 generator and pSp encoder; v2's super-resolution may be polished by stage 3, and v1
 then uses it) and the ``train-generator`` run's ``head_params.json`` become
-``assets/bundled`` (see :mod:`triplanenet.loading.bundled`).
+``assets/bundled`` (see :mod:`triplanenet.loading.bundled`), with the generator's edit directions
+(``edit_directions.safetensors``, :func:`triplanenet.editing.write_attribute_directions`).
 """
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 @guarded
 def run(args: argparse.Namespace) -> int:
     from ..loading import load_inverter
+    from ..editing import write_attribute_directions
     from ..loading.bundled import BUNDLED_DIR, save_bundled
 
     v2, v1 = load_inverter(args.v2), load_inverter(args.v1)
-    print(save_bundled(v2, v1, args.out or BUNDLED_DIR, args.generator / "head_params.json"))
+    folder = save_bundled(v2, v1, args.out or BUNDLED_DIR, args.generator / "head_params.json")
+    write_attribute_directions(v2.decoder, folder)
+    print(folder)
     return 0

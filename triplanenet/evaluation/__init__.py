@@ -40,7 +40,8 @@ photos; ``recognised`` is the share under 0.6, dlib's same-person threshold; see
 with photo B, for every ordered pair of one person's photos.
 
 Modules: :mod:`.heads` (the held-out heads and their ground truth), :mod:`.metrics`,
-:mod:`.protocol` (methods and loops), :mod:`.report` (table and JSON).
+:mod:`.protocol` (methods and loops), :mod:`.report` (table and JSON), :mod:`.edits` (``--edits``: edit
+directions against the truth with one parameter moved, and identity after an edit; its own protocol there).
 """
 from .heads import EVALUATION_STREAM, GroundTruth, evaluation_head, ground_truth, parse_seeds, surface_mesh
 from .metrics import (chamfer_distance, depth_error, face_mask, load_metric_lpips, point_triangle_distance, psnr,

@@ -68,9 +68,15 @@ def ground_truth(seed: int, resolution: int) -> GroundTruth:
     params, camera = evaluation_head(seed)
     novel = cameras.camera(torch.tensor(NOVEL_YAWS), torch.zeros(len(NOVEL_YAWS)))
     views = torch.cat([camera, novel])
-    out = render(HeadParams.from_tensor(params.to_tensor().expand(len(views), -1)), views, resolution)
-    image = with_background(out["image"], out["mask"], BACKGROUND)
+    image, out = render_truth(params, views, resolution)
     return GroundTruth(seed, params, views, image, out["depth"], out["mask"])
+
+
+def render_truth(params: HeadParams, views: torch.Tensor, resolution: int) -> tuple[torch.Tensor, dict]:
+    """One head (``params``, a batch of one) from ``views`` [V,25]: its image [V,3,R,R] in [-1, 1] on the
+    generator's empty-space colour, and the renderer's whole output (``depth``, ``mask`` [V,1,R,R])."""
+    out = render(HeadParams.from_tensor(params.to_tensor().expand(len(views), -1)), views, resolution)
+    return with_background(out["image"], out["mask"], BACKGROUND), out
 
 
 def surface_mesh(params: HeadParams, resolution: int, box: float) -> Mesh:

@@ -55,7 +55,8 @@ class Report:
         means = {}
         for name, rows in self.rows.items():
             rows = rows + self.pairs.get(name, [])
-            means[name] = {key: SUMMARIES.get(key, _mean)([row.get(key) for row in rows]) for key in self.metrics}
+            means[name] = {key: SUMMARIES.get(key, mean_present)([row.get(key) for row in rows])
+                           for key in self.metrics}
         return means
 
     def to_json(self) -> dict[str, Any]:
@@ -65,7 +66,7 @@ class Report:
         methods = {name: {"mean": means[name], "heads": rows, **({"pairs": self.pairs[name]} if name in self.pairs
                                                                    else {})}
                    for name, rows in self.rows.items()}
-        return _finite({"checkpoint": self.checkpoint, "data": self.data, "settings": self.settings,
+        return strict_json({"checkpoint": self.checkpoint, "data": self.data, "settings": self.settings,
                         "units": UNITS, "methods": methods})
 
     def table(self) -> str:
@@ -109,28 +110,30 @@ class Report:
         return notes
 
 
-def _mean(values: list[float | None]) -> float | None:
+def mean_present(values: list[float | None]) -> float | None:
+    """The mean of the values that are present (None: none is)."""
     present = [v for v in values if v is not None]
     return float(np.mean(present)) if present else None
 
 
-def _finite(value: Any) -> Any:
+def strict_json(value: Any) -> Any:
     """``value`` with every non-finite float replaced by ``None`` (strict JSON), recursively."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: strict_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [strict_json(v) for v in value]
     return value
 
 
-def _median(values: list[float | None]) -> float | None:
+def median_present(values: list[float | None]) -> float | None:
+    """The median of the values that are present (None: none is)."""
     present = [v for v in values if v is not None]
     return float(np.median(present)) if present else None
 
 
-SUMMARIES = {"identity": _median, "cross_identity": _median}
+SUMMARIES = {"identity": median_present, "cross_identity": median_present}
 """Metrics summarised by their median instead of their mean."""
 
 

@@ -42,7 +42,9 @@ class Inversion:
     * ``method``: how it was made (``"v1"``, ``"v1+cttr"``, ``"v2"`` or ``"w+"``; ``"+refined"``
       appended after :meth:`refine`);
     * ``neural_rendering_resolution``: the side it is volume-rendered at (None: the
-      generator's own); a refined head is rendered at the resolution it was fitted at.
+      generator's own); a refined head is rendered at the resolution it was fitted at;
+    * ``edits``: the semantic edit applied (direction name -> amount in spreads, see
+      :mod:`triplanenet.editing`); empty for an unedited head. Saved with it.
 
     ``generator`` renders the result; it is not saved: pass it to :meth:`load`.
     """
@@ -55,6 +57,7 @@ class Inversion:
     method: str = "v2"
     neural_rendering_resolution: int | None = None
     generator: TriPlaneGenerator | None = dataclass_field(default=None, repr=False, compare=False)
+    edits: dict[str, float] = dataclass_field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.ws)
@@ -164,6 +167,8 @@ class Inversion:
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "method": self.method}
         if self.neural_rendering_resolution is not None:
             metadata["neural_rendering_resolution"] = str(self.neural_rendering_resolution)
+        if self.edits:
+            metadata["edits"] = json.dumps(self.edits)
         tensors = self.tensors()
         if path.suffix == ".npz":
             arrays = {name: t.numpy() for name, t in tensors.items()}
@@ -189,7 +194,20 @@ class Inversion:
         values = {name: t.to(device) for name, t in tensors.items() if name in TENSOR_NAMES}
         resolution = metadata.get("neural_rendering_resolution")
         return cls(**values, method=metadata.get("method", "v2"), generator=generator,
-                   neural_rendering_resolution=_resolution(resolution, path) if resolution is not None else None)
+                   neural_rendering_resolution=_resolution(resolution, path) if resolution is not None else None,
+                   edits=_edits(metadata.get("edits", "{}"), path))
+
+
+def _edits(text: Any, path: Path) -> dict[str, float]:
+    """The saved ``edits`` (a JSON object of name -> finite number), or a readable ``ValueError``."""
+    try:
+        edits = json.loads(str(text))
+    except json.JSONDecodeError:
+        edits = None
+    if not isinstance(edits, dict) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and np.isfinite(v) for k, v in edits.items()):
+        raise ValueError(f"{path}: 'edits' must be a JSON object of name -> number, got {text!r}")
+    return {name: float(amount) for name, amount in edits.items()}
 
 
 def _resolution(text: Any, path: Path) -> int:

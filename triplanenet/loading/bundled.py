@@ -7,7 +7,8 @@ It lives in ``assets/bundled/`` (float16 safetensors, cast to float32 on load):
 * ``v1_encoder.safetensors``: the v1 tri-plane network trained on the same
   generator and pSp encoder (only its own weights, to keep the assets small);
 * ``head_params.json``: the normalisation that turns a synthetic head's
-  parameters into the generator's z (see :mod:`triplanenet.training.generator_trainer`).
+  parameters into the generator's z (see :mod:`triplanenet.training.generator_trainer`);
+* ``edit_directions.safetensors``: the generator's edit directions (:mod:`triplanenet.editing`).
 
 ``load_bundled(version)`` assembles either inverter; the app and the command line
 use it when no other checkpoint is configured. The model knows synthetic heads,

@@ -184,6 +184,15 @@ class HeadParams:
         return HeadParams.from_tensor(flat)
 
 
+def field_columns(name: str) -> slice:
+    """The columns of field ``name`` in the flat ``[B, SIZE]`` layout; a ``ValueError`` naming the fields otherwise."""
+    widths = dict(FIELDS)
+    if name not in widths:
+        raise ValueError(f"no head parameter {name!r}; the fields are {', '.join(widths)}")
+    start = _offsets()[name]
+    return slice(start, start + widths[name])
+
+
 def _offsets() -> dict[str, int]:
     """Column of each field's first number (its world-x for vector fields) in the flat layout."""
     out, column = {}, 0
