@@ -16,5 +16,9 @@ videos + a per-frame JSON out.
 :class:`ClipError` (a :class:`~triplanenet.preprocess.FaceError`).
 """
 from .decode import DEFAULT_FPS, DEFAULT_MAX_SECONDS, ClipError, ClipInfo, open_clip
+from .frame_heads import CAMERAS
+from .reconstruct import ClipProgress, ClipResult, invert_video
+from .smoothing import SMOOTH_SECONDS
 
-__all__ = ["DEFAULT_FPS", "DEFAULT_MAX_SECONDS", "ClipError", "ClipInfo", "open_clip"]
+__all__ = ["CAMERAS", "DEFAULT_FPS", "DEFAULT_MAX_SECONDS", "SMOOTH_SECONDS", "ClipError", "ClipInfo",
+           "ClipProgress", "ClipResult", "invert_video", "open_clip"]
