@@ -4,7 +4,8 @@
   every frame follows from the window (:class:`Motion`);
 * :func:`still_clip`: the photo repeated, with fresh camera-like noise in every frame (a still head: its
   camera must stay still);
-* :func:`rotate_tag`: the same video stored sideways with a 90 degree display rotation, as phones write it.
+* :func:`sideways_clip`: a video stored sideways with a 90 degree display rotation, as phones write it;
+* :func:`convert` (other containers) and :func:`with_tone` (an audio track).
 """
 from __future__ import annotations
 
@@ -50,9 +51,10 @@ def render_window(photo: Image.Image, origin: np.ndarray, scale: float, size: tu
     return np.asarray(photo.transform(size, Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR))
 
 
-def moving_clip(photo: Image.Image, path: Path, motion: Motion, fps: float) -> Path:
-    """``photo`` seen through the moving window ``motion``, written as a video at ``fps``."""
-    frames = [render_window(photo, o, s) for o, s in zip(motion.origin, motion.scale)]
+def moving_clip(photo: Image.Image, path: Path, motion: Motion, fps: float, size: tuple[int, int] = FRAME_SIZE
+                ) -> Path:
+    """``photo`` seen through the moving window ``motion`` in frames of ``size``, written as a video at ``fps``."""
+    frames = [render_window(photo, o, s, size) for o, s in zip(motion.origin, motion.scale)]
     return write_video(frames, path, fps)
 
 
@@ -65,12 +67,30 @@ def still_clip(photo: Image.Image, path: Path, frames: int, fps: float, noise: f
     return write_video(noisy, path, fps)
 
 
-def rotate_tag(source: Path, path: Path, degrees: int = 90) -> Path:
-    """``source`` copied (no re-encoding) with a display rotation of ``degrees`` anticlockwise."""
+def ffmpeg(*args: str) -> None:
+    """Run imageio's ffmpeg with ``args`` (quiet, overwriting); raises if it fails."""
     import imageio_ffmpeg
 
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-display_rotation:v:0",
-                    str(degrees), "-i", str(source), "-c", "copy", str(path)], check=True)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *args], check=True)
+
+
+def rotate_tag(source: Path, path: Path, degrees: int = 90) -> Path:
+    """``source`` copied (no re-encoding) with a display rotation of ``degrees`` anticlockwise."""
+    ffmpeg("-display_rotation:v:0", str(degrees), "-i", str(source), "-c", "copy", str(path))
+    return path
+
+
+def convert(source: Path, path: Path) -> Path:
+    """``source`` in the container of ``path``'s suffix (``.webm``: re-encoded as VP8; else stream-copied)."""
+    codec = ["-c:v", "libvpx", "-b:v", "300k"] if path.suffix == ".webm" else ["-c", "copy"]
+    ffmpeg("-i", str(source), *codec, str(path))
+    return path
+
+
+def with_tone(source: Path, path: Path) -> Path:
+    """``source`` with a 440 Hz tone as its audio track (AAC), as long as the video."""
+    ffmpeg("-i", str(source), "-f", "lavfi", "-i", "sine=frequency=440:duration=60", "-c:v", "copy", "-c:a",
+           "aac", "-shortest", str(path))
     return path
 
 

@@ -91,7 +91,8 @@ def _ffmpeg_frames(path: Path, fps: float, max_seconds: float) -> tuple[dict, It
     import imageio_ffmpeg
 
     scale = f"scale='min(iw,{MAX_SIDE})':'min(ih,{MAX_SIDE})':force_original_aspect_ratio=decrease"
-    frames = imageio_ffmpeg.read_frames(str(path), output_params=["-vf", f"fps={fps:g},{scale}",
+    sample = f"fps={fps:g}:eof_action=pass"  # a clip shorter than one interval still gives its first frame
+    frames = imageio_ffmpeg.read_frames(str(path), output_params=["-vf", f"{sample},{scale}",
                                                                   "-t", f"{max_seconds:g}", "-an"])
     try:
         with _quiet_size_warning():
