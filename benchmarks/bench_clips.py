@@ -135,8 +135,9 @@ def main() -> None:
         print(f"still clip, {args.still_frames} frames: yaw std {still['yaw_raw']:.3f} -> {still['yaw_smoothed']:.3f}"
               f" deg, pitch std {still['pitch_raw']:.3f} -> {still['pitch_smoothed']:.3f} deg (per frame -> smoothed)")
         change = render_change(photo, folder, pipeline, args.render_frames)
+        ratio = change["change_smoothed"] / change["change_raw"]
         print(f"frontal re-rendering, {args.render_frames} frames: frame-to-frame change {change['change_raw']:.3f}"
-              f" -> {change['change_smoothed']:.3f} levels (ratio {change['change_smoothed'] / change['change_raw']:.2f})")
+              f" -> {change['change_smoothed']:.3f} levels (ratio {ratio:.2f})")
         print(f"load average after: {Path('/proc/loadavg').read_text().split()[:3]}")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..clips import ClipProgress, ClipResult, invert_video
 from ..clips.decode import FPS_LIMITS, SECONDS_LIMITS
+from ..clips.frame_heads import check_camera
 from ..pipeline import Pipeline
 from ..refinement import STEP_LIMITS
 from .session import EVICTED, Session
@@ -61,8 +62,10 @@ class ClipSettings:
 
 def check_settings(camera: object, refine_steps: object, fps: object, max_seconds: object) -> ClipSettings:
     """The tab's settings checked (ValueError with the allowed range otherwise)."""
-    steps = int(check_number("The refinement steps", refine_steps, (REFINE_STEPS[0], STEP_LIMITS[1])))
-    return ClipSettings(str(camera), steps, check_number("The frames per second", fps, FPS_LIMITS),
+    steps = check_number("The refinement steps", refine_steps, (REFINE_STEPS[0], STEP_LIMITS[1]))
+    if not steps.is_integer():
+        raise ValueError(f"The refinement steps must be a whole number, got {refine_steps!r:.40}")
+    return ClipSettings(check_camera(str(camera)), int(steps), check_number("The frames per second", fps, FPS_LIMITS),
                         check_number("The maximum seconds", max_seconds, SECONDS_LIMITS))
 
 

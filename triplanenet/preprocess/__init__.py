@@ -16,5 +16,6 @@ from .pose import HeadPose, estimate_pose, label_angles
 __all__ = [
     "AlignedFace", "BACKENDS", "CropTransform", "DetectedFace", "FaceError", "FivePointFit", "HeadPose",
     "MAX_PIXELS", "MIN_FACE_PX", "align_face", "aligned_from_points", "detect_faces", "eg3d_box", "estimate_pose",
-    "face_points", "fit_five_points", "get_backend", "label_angles", "load_image", "render_crop", "resolve_backend_name",
+    "face_points", "fit_five_points", "get_backend", "label_angles", "load_image", "render_crop",
+    "resolve_backend_name",
 ]
