@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..preprocess.errors import FaceError
+from ..preprocess.images import check_file
 
 DEFAULT_FPS = 15.0
 DEFAULT_MAX_SECONDS = 10.0
@@ -63,16 +64,6 @@ def check_rate(fps: float, max_seconds: float) -> tuple[float, float]:
     return float(fps), float(max_seconds)
 
 
-def _check_file(path: Path) -> None:
-    """Refuse a missing path, a folder or an empty file before ffmpeg sees it."""
-    if not path.exists():
-        raise ClipError(f"No such file: {path}. Check the path and try again.")
-    if path.is_dir():
-        raise ClipError(f"{path} is a folder, not a video. Give the path of one video file.")
-    if path.stat().st_size == 0:
-        raise ClipError(f"{path.name} is empty (0 bytes). Choose a video file ({FORMATS}).")
-
-
 @contextmanager
 def _quiet_size_warning() -> Iterator[None]:
     """imageio-ffmpeg warns whenever the frames differ in size from the stream (a rotation, a downscale):
@@ -109,7 +100,7 @@ def open_clip(path: str | Path, fps: float = DEFAULT_FPS, max_seconds: float = D
     or corrupt file; the generator raises it when not a single frame decodes."""
     path = Path(path)
     fps, max_seconds = check_rate(fps, max_seconds)
-    _check_file(path)
+    check_file(path, "video", FORMATS, ClipError)
     meta, raw_frames = _ffmpeg_frames(path, fps, max_seconds)
     info = ClipInfo(tuple(meta["size"]), fps, float(meta.get("duration") or 0.0), max_seconds,
                     "audio_codec" in meta)
