@@ -76,10 +76,6 @@ def _tracked(source: Path, fps: float, max_seconds: float, smooth_seconds: float
     return info, face_track(tracked, info.size, info.fps, smooth_seconds)
 
 
-def _row(t: int, fps: float, track: FaceTrack, face: AlignedFace) -> FrameRow:
-    return FrameRow(t, t / fps, bool(track.found[t]), face.box, face.yaw_deg, face.pitch_deg, face.roll_deg)
-
-
 def _write_batch(batch: list[tuple[np.ndarray, AlignedFace]], first: int, fps: float, track: FaceTrack,
                  heads: FrameHeads, writer: ClipWriter) -> None:
     """Invert, render and write frames ``first ..`` (each a frame [H,W,3] and its aligned face)."""
