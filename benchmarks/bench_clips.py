@@ -5,12 +5,15 @@
   second run on the first second refines every frame): seconds per frame for the tracking pass and for
   crop + inversion + render + write, wall and CPU per thread (what it would take on otherwise idle cores);
 * **memory**: peak RSS of that run above the RSS of the loaded, warmed-up pipeline (``VmHWM - VmRSS``);
+* **camera error**: a held-out synthetic head rendered along a known camera path (``--synthetic-frames``):
+  mean absolute yaw and pitch error against the truth, per frame (what a photo gets) and smoothed;
 * **steadiness**: the astronaut repeated for ``--still-frames`` frames with fresh camera-like noise in each
   (``video_clips.NOISE_STD`` levels): the standard deviation of the camera's yaw and pitch per frame
   (smoothing off) and smoothed, and the mean frame-to-frame change of the frontal re-rendering
   (``--render-frames`` frames, 8-bit levels) with independent per-frame crops and with the smoothed ones.
 
     python benchmarks/bench_clips.py [--seconds 10] [--still-frames 30] [--render-frames 10] [--refine-steps 0]
+                                     [--synthetic-frames 10] [--only-synthetic]
 """
 from __future__ import annotations
 
@@ -30,9 +33,11 @@ from triplanenet.clips import ClipProgress, SMOOTH_SECONDS, invert_video, open_c
 from triplanenet.clips.smoothing import face_track
 from triplanenet.clips.tracking import track_faces
 from triplanenet.pipeline import Pipeline
+from triplanenet.preprocess import label_angles
 
 FPS = 15.0
 SPEED_FRAME = (640, 480)
+SYNTHETIC_SEED = 3
 
 
 def rss_now_mb() -> float:
@@ -92,6 +97,23 @@ def steadiness(photo: Image.Image, folder: Path, still_frames: int) -> dict[str,
     return numbers
 
 
+def synthetic_errors(folder: Path, frames: int) -> dict[str, float]:
+    """Mean absolute yaw and pitch error (degrees) against the truth along a synthetic head's camera path
+    (yaw -0.4..+0.4 rad, pitch 0.1 sin), per frame (a photo's estimate) and smoothed."""
+    yaws = np.linspace(-0.4, 0.4, frames)
+    pitches = 0.1 * np.sin(np.linspace(0, np.pi, frames))
+    truth = video_clips.synthetic_clip(SYNTHETIC_SEED, folder / "synthetic.mp4", yaws, pitches, FPS)
+    true_angles = np.array([label_angles(camera) for camera in truth])
+    info, decoded = open_clip(folder / "synthetic.mp4", FPS, frames / FPS + 1)
+    tracked = track_faces(decoded)
+    numbers = {"found": float(tracked.found.mean())}
+    for name, seconds in (("raw", 0.0), ("smoothed", SMOOTH_SECONDS)):
+        track = face_track(tracked, info.size, info.fps, seconds)
+        angles = np.array([(track.pose(t).yaw_deg, track.pose(t).pitch_deg) for t in range(len(track))])
+        numbers[f"yaw_{name}"], numbers[f"pitch_{name}"] = np.abs(angles - true_angles).mean(axis=0)
+    return numbers
+
+
 def render_change(photo: Image.Image, folder: Path, pipeline: Pipeline, frames: int) -> dict[str, float]:
     """Mean absolute change between consecutive frames of the frontal re-rendering of a still clip."""
     clip = video_clips.still_clip(photo, folder / "still_render.mp4", frames, FPS)
@@ -111,11 +133,20 @@ def main() -> None:
     parser.add_argument("--still-frames", type=int, default=30)
     parser.add_argument("--render-frames", type=int, default=10)
     parser.add_argument("--refine-steps", type=int, default=0)
+    parser.add_argument("--synthetic-frames", type=int, default=10)
+    parser.add_argument("--only-synthetic", action="store_true", help="run the synthetic camera path alone")
     args = parser.parse_args()
     photo = Image.fromarray(data.astronaut())
     pipeline = Pipeline.from_pretrained()
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
+        synthetic = synthetic_errors(folder, args.synthetic_frames)
+        print(f"synthetic head {SYNTHETIC_SEED}, {args.synthetic_frames} frames along a known path (face found in "
+              f"{synthetic['found']:.0%}): mean abs error yaw {synthetic['yaw_raw']:.2f} -> "
+              f"{synthetic['yaw_smoothed']:.2f} deg, pitch {synthetic['pitch_raw']:.2f} -> "
+              f"{synthetic['pitch_smoothed']:.2f} deg (per frame -> smoothed)")
+        if args.only_synthetic:
+            return
         warm = video_clips.still_clip(photo, folder / "warm.mp4", 2, FPS)
         invert_video(warm, folder / "warm", "input", FPS, 1.0, 0, pipeline)
         print(f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}")

@@ -5,7 +5,9 @@
 * :func:`still_clip`: the photo repeated, with fresh camera-like noise in every frame (a still head: its
   camera must stay still);
 * :func:`sideways_clip`: a video stored sideways with a 90 degree display rotation, as phones write it;
-* :func:`convert` (other containers) and :func:`with_tone` (an audio track).
+* :func:`convert` (other containers) and :func:`with_tone` (an audio track);
+* :func:`synthetic_clip`: a held-out synthetic head (``triplanenet.synthetic``) rendered along a known camera
+  path, ground truth for every frame's camera.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from triplanenet import cameras
 from triplanenet.outputs.video import write_video
 
 FRAME_SIZE = (256, 256)
@@ -99,3 +102,25 @@ def sideways_clip(photo: Image.Image, path: Path, frames: int, fps: float) -> Pa
     stored = Image.fromarray(np.rot90(np.asarray(photo), k=-1))
     plain = still_clip(stored, path.with_name(f"{path.stem}_stored.mp4"), frames, fps, noise=0.0)
     return rotate_tag(plain, path)
+
+
+def synthetic_clip(seed: int, path: Path, yaws: np.ndarray, pitches: np.ndarray, fps: float,
+                   resolution: int = 256) -> np.ndarray:
+    """Held-out synthetic head ``seed`` rendered at EG3D cameras with yaw/pitch offsets ``yaws``/``pitches`` [T]
+    (radians) on black, written as a video at ``fps``; returns the true cameras [T,25]."""
+    import torch
+
+    from triplanenet.evaluation.heads import evaluation_head
+    from triplanenet.image_tensors import with_background
+    from triplanenet.outputs.views import to_uint8
+    from triplanenet.synthetic.imaging import render
+    from triplanenet.synthetic.params import HeadParams
+
+    params, _ = evaluation_head(seed)
+    truth = cameras.camera(torch.as_tensor(yaws, dtype=torch.float32), torch.as_tensor(pitches, dtype=torch.float32))
+    frames = []
+    for camera in truth:
+        out = render(HeadParams.from_tensor(params.to_tensor()), camera[None], resolution)
+        frames.append(to_uint8(with_background(out["image"], out["mask"], -1.0)[0]))
+    write_video(frames, path, fps)
+    return truth.numpy()
