@@ -35,9 +35,11 @@ import gradio as gr
 import pydantic
 from gradio.exceptions import InvalidPathError
 
-from triplanenet.app import Session, Workspace, allocator, steps
-from triplanenet.app.workspace import MAX_SESSIONS, OWNER_FILE
+from triplanenet.app import Session, Workspace, allocator, clip_jobs, steps
 from triplanenet.app.turns import Turns
+from triplanenet.app.workspace import MAX_SESSIONS, OWNER_FILE
+from triplanenet.clips import CAMERAS, DEFAULT_FPS, DEFAULT_MAX_SECONDS
+from triplanenet.clips.decode import FPS_LIMITS, SECONDS_LIMITS
 from triplanenet.inversion.modes import MODE_LABELS, ModelSet
 from triplanenet.loading import CheckpointError
 from triplanenet.loading.bundled import CHECKPOINT_ENV, default_checkpoint
@@ -80,6 +82,7 @@ gpu_novel_view = spaces.GPU(duration=20)(steps.novel_view)
 gpu_mesh = spaces.GPU(duration=90)(steps.mesh)
 gpu_turntable = spaces.GPU(duration=180)(steps.turntable_frames)
 gpu_refine = spaces.GPU(duration=180)(steps.refine)
+gpu_clip = spaces.GPU(duration=600)(clip_jobs.run)
 
 
 def inline_bytes(url: str) -> bytes:
@@ -286,6 +289,23 @@ class Handlers:
                 images = gpu_turntable(session.inversion, frames, report=reporter(progress, self.turns))
             return str(session.save_video(images, VIDEO_FPS))
 
+    def clip(self, video: str | dict | None, camera: str, refine_steps: float, fps: float, max_seconds: float,
+             session: Session | None, request: gr.Request, progress=gr.Progress()):
+        """A face video -> a 3D head per frame: input | re-rendered | depth (.mp4), its files, a summary.
+
+        **Stop** (or the ``stop_clip`` endpoint) ends the job after its current batch; the frames made so far
+        are the result.
+        """
+        settings = clip_jobs.check_settings(camera, refine_steps, fps, max_seconds)
+        source = clip_jobs.video_path(video)
+        session = self.workspace.session(request.session_hash or (session.key if session else uuid.uuid4().hex))
+        start = time.perf_counter()
+        result = gpu_clip(self.pipeline, session, source, settings, reporter(progress))
+        seconds = time.perf_counter() - start
+        info = " ".join([f"**{result.frames} frames** at {settings.fps:g} fps in {seconds:.0f} s "
+                         f"({seconds / max(result.frames, 1):.1f} s per frame).", *result.notes])
+        return str(result.files[0]), [str(path) for path in result.files], info, session
+
     def save_inversion(self, session: Session | None):
         """The current inversion as .safetensors (``triplanenet.Inversion.load``)."""
         with self.workspace.serving(session) as session:
@@ -468,6 +488,43 @@ def wire_events(page: Page, handlers: Handlers, demo: gr.Blocks) -> None:
     demo.unload(handlers.end_session)
 
 
+def video_section(page: Page, handlers: Handlers) -> None:
+    """The **Video** tab: a clip in, a 3D head per frame out (input | re-rendered | depth), with Stop; wired here."""
+    with gr.Tab("Video"):
+        gr.Markdown("## A face video in 3D\nEvery frame's face is tracked, inverted and re-rendered from the "
+                    "camera you choose. **Stop** keeps the frames made so far.")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                page.clip_in = gr.Video(label="Video (upload or record)", sources=["upload", "webcam"],
+                                        elem_id="clip-in")
+                page.clip_camera = gr.Radio(list(CAMERAS), value="input", label="Camera (input: each frame's "
+                                            "own; frontal: fixed; orbit: a slow yaw sweep)")
+                page.clip_steps = gr.Slider(*clip_jobs.REFINE_STEPS, value=0, step=1,
+                                            label="Refinement steps per frame (about 0.5 s each)")
+                with gr.Row():
+                    page.clip_fps = gr.Slider(*FPS_LIMITS, value=DEFAULT_FPS, step=1, label="Frames per second")
+                    page.clip_seconds = gr.Slider(*SECONDS_LIMITS, value=DEFAULT_MAX_SECONDS, step=0.5,
+                                                  label="Maximum seconds")
+                with gr.Row():
+                    page.clip_run = gr.Button("Make the 3D video", variant="primary", scale=3, elem_id="clip-run")
+                    page.clip_stop = gr.Button("Stop", variant="stop", size="sm", scale=1, elem_id="clip-stop")
+            with gr.Column(scale=1, min_width=320):
+                page.clip_out = gr.Video(label="Input | re-rendered | depth", interactive=False, elem_id="clip-out")
+                page.clip_files = gr.File(label="Downloads (side_by_side.mp4, rendered.mp4, frames.json)",
+                                          file_count="multiple")
+                page.clip_info = gr.Markdown(label="Video summary")
+
+    def stop(request: gr.Request) -> None:
+        """Ask this page's running video job to stop after its current batch."""
+        clip_jobs.STOPS.request(request.session_hash or "")
+
+    page.clip_run.click(readable(handlers.clip), [page.clip_in, page.clip_camera, page.clip_steps, page.clip_fps,
+                                                  page.clip_seconds, page.session],
+                        [page.clip_out, page.clip_files, page.clip_info, page.session], api_name="clip",
+                        **LONG_WORK)
+    page.clip_stop.click(stop, api_name="stop_clip", queue=False, **RAW)
+
+
 def build_app(pipeline: Pipeline, workspace: Workspace, turns: Turns) -> gr.Blocks:
     """The page: upload -> alignment -> inversion (-> refinement) -> views -> depth -> mesh, then video, downloads."""
     handlers, page = Handlers(pipeline, workspace, turns), Page()
@@ -486,6 +543,7 @@ def build_app(pipeline: Pipeline, workspace: Workspace, turns: Turns) -> gr.Bloc
         depth_and_mesh_sections(page)
         downloads_section(page)
         wire_events(page, handlers, demo)
+        video_section(page, handlers)
     return demo
 
 

@@ -28,14 +28,15 @@ LAYERS = [
     ("editing",),
     ("outputs",),
     ("pipeline",),
+    ("clips",),
     ("evaluation",),
     ("training",),
     ("app", "commands", "cli", ""),
 ]
 """Top-level modules and packages from the bottom up: utilities, networks, checkpoints and synthetic data, then
 the stages in the order of the flow (photo -> crop and camera -> inversion -> refinement -> views, depth and
-mesh), the pipeline that chains them, evaluation and training, and the front ends (``""`` is the package's own
-``__init__``, which re-exports the public API). A module imports from its own layer and those below, never above."""
+mesh), the pipeline that chains them, video input built on it (``clips``: a head per frame), evaluation and
+training, and the front ends (``""`` is the package's own ``__init__``, which re-exports the public API). A module imports from its own layer and those below, never above."""
 MAX_LINES = 400
 LONG_LINES = 350
 """Modules longer than this say why in their docstring (a sentence with the word "longer")."""
@@ -171,7 +172,7 @@ def test_modules_are_short_or_say_why():
 
 
 def test_stage_packages_say_what_comes_in_and_goes_out():
-    for stage in ("preprocess", "inversion", "refinement", "outputs"):
+    for stage in ("preprocess", "inversion", "refinement", "outputs", "clips"):
         docstring = ast.get_docstring(ast.parse((ROOT / stage / "__init__.py").read_text(encoding="utf-8")))
         assert docstring and " in" in docstring and " out" in docstring, stage
 

@@ -8,6 +8,7 @@ Top-level API::
     out = G(torch.randn(1, 512), c)                      # out["image"]: [1,3,512,512]
 """
 from . import cameras
+from .clips import invert_video
 from .inversion import Inversion, invert
 from .loading import CheckpointError, load_generator, load_inverter
 from .models import TriPlaneGenerator
@@ -17,5 +18,5 @@ from .pipeline import Pipeline, Reconstruction
 from .refinement import RefineSettings, refine
 
 __all__ = ["CheckpointError", "Inversion", "Pipeline", "Reconstruction", "RefineSettings", "TriPlaneGenerator",
-           "TriPlaneNet", "cameras", "extract_mesh", "head_mesh", "invert", "load_generator", "load_inverter",
-           "refine"]
+           "TriPlaneNet", "cameras", "extract_mesh", "head_mesh", "invert", "invert_video", "load_generator",
+           "load_inverter", "refine"]

@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("triplanenet.commands.info", "load a checkpoint and describe it"),
     "align": ("triplanenet.commands.align", "detect, crop and pose a face photo (or a folder)"),
     "invert": ("triplanenet.commands.invert", "photo -> inversion, views, depth and mesh in a folder"),
+    "invert-video": ("triplanenet.commands.invert_video", "face video -> a 3D head per frame, re-rendered: "
+                                                          "side_by_side.mp4, rendered.mp4, frames.json"),
     "views": ("triplanenet.commands.views", "render a yaw sweep of a saved inversion, with depth"),
     "mesh": ("triplanenet.commands.mesh", "coloured mesh (.glb/.ply/.obj) of a saved inversion"),
     "video": ("triplanenet.commands.video", "turntable video of a saved inversion"),

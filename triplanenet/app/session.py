@@ -7,6 +7,7 @@ its downloads are written.
 
 File names carry the id of the inversion they belong to (``head-1a2b3c4d.glb``),
 so results of different photos, and of different sessions, never share a name.
+The module is longer than most: the workspace's bounds and the sessions they bound belong together.
 """
 from __future__ import annotations
 

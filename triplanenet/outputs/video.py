@@ -15,8 +15,9 @@ an animated GIF.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -52,15 +53,24 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
-def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float, quality: float) -> None:
+@contextmanager
+def mp4_writer(path: str | Path, fps: float, quality: float = 8.0) -> Iterator[Callable[[np.ndarray], None]]:
+    """Stream frames into an H.264 ``.mp4``: yields ``append(frame)`` for frames [H,W,3] uint8, all the same
+    size (odd sides are padded by one edge row/column). Raises ``ImportError``/``RuntimeError``/``OSError``
+    when ffmpeg is unavailable or fails."""
     import imageio.v2 as imageio
     import imageio_ffmpeg
 
     imageio_ffmpeg.get_ffmpeg_exe()
     with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=quality,
                             pixelformat="yuv420p", macro_block_size=1) as writer:
+        yield lambda frame: writer.append_data(_even(frame))
+
+
+def _write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float, quality: float) -> None:
+    with mp4_writer(path, fps, quality) as append:
         for frame in frames:
-            writer.append_data(_even(frame))
+            append(frame)
 
 
 def _write_gif(frames: Sequence[np.ndarray], path: Path, fps: float) -> None:

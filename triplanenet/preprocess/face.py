@@ -280,27 +280,47 @@ def align_face(image: ImageSource, face_index: int | None = None, backend: str =
     if face.size < min_face_px:
         raise FaceError(f"The face is only {face.size:.0f} pixels wide; it must be at least {min_face_px} pixels "
                         "wide for a usable 512x512 crop. Use a larger or closer photo of the face.")
+    points5, reliable = face_points(face)
+    source = ("mtcnn+landmarks" if reliable else "mtcnn") if face.mtcnn_points else "landmarks"
+    return aligned_from_points(photo, face.landmarks, points5, reliable, backend=backend_name, source=source,
+                               faces_found=len(faces), face_index=index, fill=fill)
+
+
+def face_points(face: DetectedFace) -> tuple[np.ndarray, bool]:
+    """EG3D's five alignment points [5,2] of a detected face (photo pixels) and whether its 68 landmarks
+    are trusted for the pose (see :func:`~triplanenet.preprocess.points.landmarks_reliable`)."""
     reliable = landmarks_reliable(face.landmarks, list(face.mtcnn_points))
-    points5 = alignment_points(face.landmarks if reliable else None, list(face.mtcnn_points))
+    return alignment_points(face.landmarks if reliable else None, list(face.mtcnn_points)), reliable
+
+
+def aligned_from_points(photo: Image.Image, landmarks: np.ndarray, points5: np.ndarray, reliable: bool, *,
+                        backend: str, source: str, faces_found: int, face_index: int,
+                        fill: Fill = "reflect") -> AlignedFace:
+    """The crop and pose of the face at ``landmarks`` [68,2] and alignment ``points5`` [5,2] (photo pixels).
+
+    The pose is fitted to the 68 landmarks when ``reliable``, else to the five points. ``source`` is what
+    the five points came from (:attr:`AlignedFace.alignment_points`). Video tracking calls this with points
+    smoothed over time.
+    """
     fit = fit_five_points(points5, photo.height)
     box = eg3d_box(fit, photo.width, photo.height)
     transform = CropTransform(box=box)
-    pose = estimate_pose(face.landmarks if reliable else points5, fit, photo.width, photo.height)
+    pose = estimate_pose(landmarks if reliable else points5, fit, photo.width, photo.height)
     return AlignedFace(
         image=render_crop(photo, box, fill=fill),
         box=box,
-        landmarks=face.landmarks,
-        landmarks_crop=transform.to_crop(face.landmarks),
+        landmarks=landmarks,
+        landmarks_crop=transform.to_crop(landmarks),
         points5=points5,
         yaw_deg=pose.yaw_deg,
         pitch_deg=pose.pitch_deg,
         roll_deg=pose.roll_deg,
         camera=pose.camera,
-        backend=backend_name,
-        alignment_points=("mtcnn+landmarks" if reliable else "mtcnn") if face.mtcnn_points else "landmarks",
+        backend=backend,
+        alignment_points=source,
         pose_points="68 landmarks" if reliable else "5 points",
-        faces_found=len(faces),
-        face_index=index,
+        faces_found=faces_found,
+        face_index=face_index,
         transform=transform,
         photo_size=photo.size,
     )

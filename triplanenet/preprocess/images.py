@@ -65,13 +65,7 @@ def _open(source: ImageSource, max_pixels: int) -> Image.Image:
         stream: BinaryIO = io.BytesIO(bytes(source))
         name = "The uploaded data"
     elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise FaceError(f"No such file: {path}. Check the path and try again.")
-        if path.is_dir():
-            raise FaceError(f"{path} is a folder, not a photo. Give the path of one image file.")
-        if path.stat().st_size == 0:
-            raise FaceError(f"{path.name} is empty (0 bytes). Choose a photo file (JPEG, PNG, WebP, BMP or GIF).")
+        path = check_file(Path(source), "photo", "JPEG, PNG, WebP, BMP or GIF")
         stream = path.open("rb")
         name = path.name
     else:
@@ -99,6 +93,18 @@ def _open(source: ImageSource, max_pixels: int) -> Image.Image:
         if isinstance(source, (str, Path)):
             stream.close()
     return image
+
+
+def check_file(path: Path, kind: str, formats: str, error: type[FaceError] = FaceError) -> Path:
+    """``path`` if it is a non-empty file; else ``error`` naming the ``kind`` of file expected (``"photo"``,
+    ``"video"``) and its ``formats``."""
+    if not path.exists():
+        raise error(f"No such file: {path}. Check the path and try again.")
+    if path.is_dir():
+        raise error(f"{path} is a folder, not a {kind}. Give the path of one {kind} file.")
+    if path.stat().st_size == 0:
+        raise error(f"{path.name} is empty (0 bytes). Choose a {kind} file ({formats}).")
+    return path
 
 
 def _check_size(size: tuple[int, int], max_pixels: int) -> None:
