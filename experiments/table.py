@@ -18,15 +18,18 @@ def cell(summary: dict, key: str, reproj: bool = False) -> str:
 
 def main() -> None:
     tag = sys.argv[1] if len(sys.argv) > 1 else ""
+    files = sorted((HERE / "results").glob(f"*{tag}.json"), key=lambda p: p.stat().st_mtime)
+    loaded = [json.loads(path.read_text()) for path in files]
+    common = set.intersection(*(set(d["seeds"]) for d in loaded if d["seeds"])) if loaded else set()
+    print(f"(synthetic columns: mean over the seeds every row has: {sorted(common)})\n")
     print("| variant | photos | same-view ID / rec. | -0.3 | +0.3 | -0.5 | +0.5 | ±0.3 reproj. | seeds | syn same PSNR"
           " | syn PSNR +0.5 | syn PSNR -0.5 | Chamfer % | s/refine (photo, 1 thread, shared) |")
     print("|" + "---|" * 15)
-    files = sorted((HERE / "results").glob(f"*{tag}.json"), key=lambda p: p.stat().st_mtime)
-    for path in files:
-        data = json.loads(path.read_text())
+    for data in loaded:
         s = data["summary"]
-        syn = (f"{s['syn_same']:.2f} | {s['syn_psnr+0.5']:.2f} | {s['syn_psnr-0.5']:.2f} | {s['syn_chamfer']:.2f}"
-               if "syn_same" in s else "- | - | - | -")
+        rows = [r for r in data["rows_synthetic"] if r["seed"] in common]
+        syn = " | ".join(f"{sum(r[k] for r in rows) / len(rows):.2f}" for k in ("same", "psnr+0.5", "psnr-0.5",
+                                                                              "chamfer")) if rows else "- | - | - | -"
         print(f"| {data['variant']} | {data['photos']} | {cell(s, '0')} | {cell(s, '-0.3')} | {cell(s, '+0.3')} | "
               f"{cell(s, '-0.5')} | {cell(s, '+0.5')} | {cell(s, '-0.3', True)}, {cell(s, '+0.3', True)} | "
               f"{len(data['seeds'])} | {syn} | {s.get('photo_seconds', float('nan')):.1f} |")

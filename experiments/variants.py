@@ -26,5 +26,8 @@ VARIANTS: dict[str, TurnSettings | None] = {
     "camera": TurnSettings(camera_lr=0.003),
     "dist10": TurnSettings(distortion_weight=10.0),
     "side0dist10": TurnSettings(side_planes_lr_scale=0.0, distortion_weight=10.0),
+    "dens0.5": TurnSettings(density_weight=0.5),
+    "dens2": TurnSettings(density_weight=2.0),
+    "dens0.5dist10": TurnSettings(density_weight=0.5, distortion_weight=10.0),
     "frontlr0.5": TurnSettings(planes_lr=0.085),
 }
