@@ -139,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("variants", nargs="+")
     parser.add_argument("--photos", type=int, default=16, help="every (64 // N)-th photo; 0: none")
+    parser.add_argument("--offset", type=int, default=0, help="first photo of the every-(64 // N)-th pick")
     parser.add_argument("--seeds", default="0-7", help="A-B, or 'none'")
     parser.add_argument("--sheet", action="store_true")
     parser.add_argument("--tag", default="")
@@ -147,7 +148,7 @@ def main() -> None:
     inverter = load_inverter("bundled")
     identity = FaceIdentity()
     data = FolderDataset(FACES, inverter.decoder.img_resolution)
-    picks = list(range(0, len(data), len(data) // args.photos))[:args.photos] if args.photos else []
+    picks = list(range(args.offset, len(data), len(data) // args.photos))[:args.photos] if args.photos else []
     seeds = [] if args.seeds == "none" else range(int(args.seeds.split("-")[0]), int(args.seeds.split("-")[1]) + 1)
     photos = {}
     for i in picks:
