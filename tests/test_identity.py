@@ -13,7 +13,10 @@ from PIL import Image
 
 from triplanenet.cli import main as cli_main
 from triplanenet.evaluation import face_mask, psnr
+from triplanenet import cameras
 from triplanenet.evaluation.metrics import face_psnr, face_ssim, ssim
+from triplanenet.evaluation.protocol import carry_landmarks
+from triplanenet.evaluation.report import TURN_KEYS, TURN_YAWS
 from triplanenet.identity import SAME_PERSON, FaceIdentity
 from triplanenet.loading import bundled
 from triplanenet.preprocess import align_face
@@ -93,11 +96,14 @@ def test_photo_evaluation_reports_identity_and_cross_photo_identity(tmp_path, fa
                      "--json", str(out), "--lpips-weights", str(tmp_path / "none")]) == 0
     table = capsys.readouterr().out
     assert "face PSNR" in table and "ID" in table and "cross ID" in table and "v2+refined" in table
+    assert all(f"ID {yaw:+g}" in table and f"rec. {yaw:+g}" in table for yaw in TURN_YAWS)
     report = json.loads(out.read_text())
     assert list(report["methods"]) == ["w+", "v1", "v2", "v2+refined"]
     for method in report["methods"].values():
         for row in method["heads"]:
             assert row["face_psnr"] > 0 and 0 < row["identity"] < 2 and row["recognised"] in (0.0, 1.0)
+            for distance, share in TURN_KEYS:
+                assert 0 < row[distance] < 2 and row[share] == float(row[distance] < SAME_PERSON)
         assert [(pair["from"], pair["to"]) for pair in method["pairs"]] == [
             ("e3dge_372.jpg.png", "e3dge_443.jpg.png"), ("e3dge_443.jpg.png", "e3dge_372.jpg.png")]
         assert 0 <= method["mean"]["cross_recognised"] <= 1 and method["mean"]["cross_identity"] > 0
@@ -118,3 +124,14 @@ def test_people_must_name_files_of_the_dataset(tmp_path, capsys):
     assert "mapping file names to person names" in capsys.readouterr().err
     assert cli_main(["evaluate", "--seeds", "0", "--people", str(people)]) == 2
     assert "--people goes with --photos" in capsys.readouterr().err
+
+
+def test_landmarks_carried_to_a_turned_camera_stay_on_the_surface_they_were_lifted_to():
+    c, size, turned = cameras.camera(0.2, -0.1), 512, cameras.turned(cameras.camera(0.2, -0.1), 0.5)
+    point = torch.tensor([[0.12, -0.08, 0.3]])
+    landmark = cameras.project(point, c).numpy() * size
+    depth = torch.full((64, 64), float((cameras.split(c)[0][0, :3, 3] - point[0]).norm()))
+    np.testing.assert_allclose(carry_landmarks(landmark, size, depth, c, c), landmark, atol=1e-3)
+    expected = cameras.project(point, turned).numpy() * size
+    np.testing.assert_allclose(carry_landmarks(landmark, size, depth, c, turned), expected, atol=1e-2)
+    assert np.abs(expected - landmark).max() > 20, "the turn moves the point in the image"

@@ -7,6 +7,7 @@ synthetic head, whose other views are known exactly.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from triplanenet import Inversion, TriPlaneGenerator, cameras, configs, invert
 from triplanenet.evaluation import ground_truth, psnr
 from triplanenet.refinement.fit import (DEFAULT_STEPS, RefineSettings, check_steps, fit_resolution, refine,
     refinement_steps)
+from triplanenet.rendering.ray_marcher import distortion
 
 QUICK = RefineSettings(steps=3, resolution=32, density_points=512)
 
@@ -161,3 +163,38 @@ def test_invert_command_refines_and_refuses_bad_step_counts(tmp_path, capsys):
     assert exit_info.value.code == 2 and "whole number from 1 to 1000" in capsys.readouterr().err
     assert cli_main(["invert", str(photo), "--out", str(out), "--mode", "v3"]) == 2
     assert "mode 'v3' is not available" in capsys.readouterr().err
+
+
+def brute_force_distortion(weights: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    """The distortion of one ray by its definition (every pair of intervals), depths already in 0..1."""
+    w, t = weights.double(), depths.double()
+    mid, width = (t[1:] + t[:-1]) / 2, t[1:] - t[:-1]
+    return (w[:, None] * w[None, :] * (mid[:, None] - mid[None, :]).abs()).sum() + (w * w * width).sum() / 3
+
+
+def test_distortion_is_its_definition_and_small_for_a_surface():
+    torch.manual_seed(0)
+    depths = torch.sort(torch.rand(2, 5, 12, 1) * 1.05 + 2.25, dim=2).values
+    weights = torch.rand(2, 5, 11, 1) / 11
+    got = distortion(weights, depths, 2.25, 3.3)
+    assert got.shape == (2, 5, 1)
+    for n, r in [(0, 0), (1, 3), (1, 4)]:
+        expected = brute_force_distortion(weights[n, r, :, 0], (depths[n, r, :, 0] - 2.25) / 1.05)
+        assert got[n, r, 0].item() == pytest.approx(expected.item(), rel=1e-5)
+    even = torch.linspace(2.25, 3.3, 12).view(1, 1, 12, 1)
+    surface, spread = torch.zeros(1, 1, 11, 1), torch.full((1, 1, 11, 1), 1 / 11)
+    surface[0, 0, 5] = 1.0
+    assert distortion(surface, even, 2.25, 3.3).item() < distortion(spread, even, 2.25, 3.3).item() / 10
+
+
+@pytest.mark.slow
+def test_the_distortion_term_gathers_each_rays_weight_at_one_depth(tiny_generator, inversion):
+    def mean_distortion(head: Inversion) -> float:
+        c = torch.cat([head.camera, cameras.mirror(head.camera)])
+        with torch.no_grad():
+            out = tiny_generator.synthesis_scenes(head.ws, head.planes, c, 32, deterministic=True)
+        return float(out["image_distortion"].mean())
+
+    plain = refine(inversion, settings=replace(QUICK, distortion_weight=0.0))
+    surface = refine(inversion, settings=replace(QUICK, distortion_weight=10.0))
+    assert mean_distortion(surface) < 0.9 * mean_distortion(plain)

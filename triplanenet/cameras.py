@@ -148,6 +148,40 @@ def mirror(c: torch.Tensor) -> torch.Tensor:
     return label(flipped, K)
 
 
+def turned(c: torch.Tensor, yaw: float) -> torch.Tensor:
+    """The camera(s) [N,25] orbited by ``yaw`` radians about the vertical axis through :data:`PIVOT`.
+
+    Positive yaw moves the camera toward +x, as in :func:`camera`. Distance to the pivot, elevation,
+    roll and intrinsics are kept, so the head stays framed as in the original view (``yaw=0`` gives
+    ``c`` back): the photo's camera turned, pitch kept.
+    """
+    cam2world, K = split(c)
+    cos, sin = math.cos(yaw), math.sin(yaw)
+    rotation = torch.tensor([[cos, 0.0, sin], [0.0, 1.0, 0.0], [-sin, 0.0, cos]], dtype=cam2world.dtype)
+    pivot = torch.tensor(PIVOT, dtype=cam2world.dtype)
+    moved = cam2world.clone()
+    moved[:, :3, :3] = rotation @ cam2world[:, :3, :3]
+    moved[:, :3, 3] = (cam2world[:, :3, 3] - pivot) @ rotation.T + pivot
+    return label(moved, K)
+
+
+def unproject(uv: torch.Tensor, distance: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """World points [M,3] at ``distance`` [M] (world units along the unit ray, as rendered depth is) from
+    camera ``c`` [1,25] through normalised image points ``uv`` [M,2] (0..1, x right, y down)."""
+    cam2world, K = split(c)
+    pixels = torch.cat([uv, torch.ones_like(uv[:, :1])], 1)
+    directions = torch.nn.functional.normalize(pixels @ torch.linalg.inv(K[0]).T @ cam2world[0, :3, :3].T, dim=1)
+    return cam2world[0, :3, 3] + distance[:, None] * directions
+
+
+def project(points: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Normalised image points [M,2] (0..1, x right, y down) of world ``points`` [M,3] seen from ``c`` [1,25]."""
+    cam2world, K = split(c)
+    in_camera = (points - cam2world[0, :3, 3]) @ cam2world[0, :3, :3]
+    pixels = in_camera @ K[0].T
+    return pixels[:, :2] / pixels[:, 2:]
+
+
 def _describe(index: int, count: int) -> str:
     return "The camera" if count == 1 else f"Camera {index}"
 

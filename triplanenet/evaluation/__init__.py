@@ -35,7 +35,10 @@ face (``face_psnr``, ``face_ssim``: the hull of the 68 landmarks detected on the
 photo). ``identity`` is dlib's face-descriptor distance between the render at the
 photo's camera and the photo, both cut along the photo's landmarks (median over the
 photos; ``recognised`` is the share under 0.6, dlib's same-person threshold; see
-:mod:`triplanenet.identity`). With a ``people`` mapping (file -> person),
+:mod:`triplanenet.identity`). ``identity_yaw-0.3`` ... ``identity_yaw+0.5`` (and their
+``recognised_yaw...`` shares) are the same distance for the head at the photo's camera turned by
+that yaw (radians, :func:`triplanenet.cameras.turned`: pitch kept), its face cut along the photo's
+landmarks carried to the turned camera through the head's depth. With a ``people`` mapping (file -> person),
 ``cross_identity`` compares the inversion of photo A rendered at photo B's camera
 with photo B, for every ordered pair of one person's photos.
 

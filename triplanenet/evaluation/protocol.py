@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .. import cameras
 from ..identity import SAME_PERSON, FaceIdentity
 from ..image_tensors import EMPTY_SPACE as BACKGROUND, resize_images
 from ..inversion.result import Inversion
@@ -30,7 +31,7 @@ from ..synthetic.codes import HeadCodes
 from .heads import EVALUATION_STREAM, NOVEL_YAWS, GroundTruth, ground_truth, surface_mesh
 from .metrics import (CHAMFER_POINTS, INSIDE, OPAQUE, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, chamfer_distance,
                       depth_error, face_mask, face_psnr, face_ssim, psnr, ssim)
-from .report import NOVEL_KEYS, Report, Row
+from .report import NOVEL_KEYS, TURN_KEYS, TURN_YAWS, Report, Row
 
 MESH_RESOLUTION = 128
 
@@ -187,10 +188,13 @@ def evaluate_photos(methods: Sequence[Method], folder: str | Path, checkpoint: s
         mask = face_mask(landmarks * resolution / len(photo), resolution) if landmarks is not None else None
         for method in methods:
             head, seconds = _timed_inversion(method, crop, camera)
-            prediction = head.synthesis(camera)["image"]
+            out = head.synthesis(camera)
+            prediction = out["image"]
             report.rows[method.name].append({"file": file, **image_metrics(prediction, image, lpips),
                                              **face_metrics(prediction, image, mask),
                                              **identity_metrics(identity, prediction, photo, landmarks),
+                                             **turned_identity(identity, head, camera, out["image_depth"][0, 0],
+                                                               photo, landmarks),
                                              "seconds": seconds})
             if file in people:
                 kept[method.name][file] = head
@@ -233,6 +237,39 @@ def identity_metrics(identity: FaceIdentity, prediction: torch.Tensor, photo: np
     render = Image.fromarray(to_uint8(prediction[0])).resize(photo.shape[1::-1], Image.Resampling.BICUBIC)
     distance = identity.distance(np.asarray(render), photo, landmarks)
     return {key: distance, share_key: float(distance < SAME_PERSON)}
+
+
+def turned_identity(identity: FaceIdentity, head: Inversion, camera: torch.Tensor, depth: torch.Tensor,
+                    photo: np.ndarray, landmarks: np.ndarray | None) -> Row:
+    """Novel-view identity: the head at the photo's ``camera`` [1,25] turned by each of ``TURN_YAWS`` (pitch
+    kept) against ``photo``; the render's face is cut along the photo's ``landmarks`` carried to the turned
+    camera through the head's ``depth`` [r,r] at the photo's camera (where the head puts those points)."""
+    if landmarks is None:
+        return {key: None for pair in TURN_KEYS for key in pair}
+    turned = torch.cat([cameras.turned(camera.cpu(), yaw) for yaw in TURN_YAWS])
+    renders = head.synthesis(turned)["image"]
+    reference = identity.descriptor(photo, landmarks)
+    row: Row = {}
+    for (distance_key, share_key), c, render in zip(TURN_KEYS, turned, renders):
+        carried = carry_landmarks(landmarks, len(photo), depth.cpu(), camera.cpu(), c[None])
+        distance = float(np.linalg.norm(identity.descriptor(_resized(render, photo.shape), carried) - reference))
+        row.update({distance_key: distance, share_key: float(distance < SAME_PERSON)})
+    return row
+
+
+def carry_landmarks(landmarks: np.ndarray, size: int, depth: torch.Tensor, source: torch.Tensor,
+                    target: torch.Tensor) -> np.ndarray:
+    """``landmarks`` [K,2] (pixels of a ``size`` image seen from camera ``source`` [1,25]) lifted to the surface
+    by ``depth`` [r,r] (rendered from ``source``) and projected into camera ``target`` [1,25] -> [K,2] pixels."""
+    uv = torch.from_numpy(np.asarray(landmarks, dtype=np.float32) / size)
+    grid = (uv * 2 - 1).view(1, 1, -1, 2)
+    distance = torch.nn.functional.grid_sample(depth[None, None].float(), grid, align_corners=False).view(-1)
+    return (cameras.project(cameras.unproject(uv, distance, source), target) * size).numpy()
+
+
+def _resized(image: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    """A render [3,R,R] as uint8 [S,S,3] at the photo's ``shape`` (bicubic)."""
+    return np.asarray(Image.fromarray(to_uint8(image)).resize(shape[1::-1], Image.Resampling.BICUBIC))
 
 
 def _cross_photo(identity: FaceIdentity, heads: dict[str, Inversion], people: dict[str, str],

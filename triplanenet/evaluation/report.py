@@ -11,6 +11,10 @@ from ..identity import SAME_PERSON
 from .heads import NOVEL_YAWS
 
 NOVEL_KEYS = tuple(f"psnr_yaw{yaw:+g}" for yaw in NOVEL_YAWS)
+TURN_YAWS = (-0.3, 0.3, -0.5, 0.5)
+"""Yaw offsets (radians) by which a photo's camera is turned (pitch kept) for novel-view identity."""
+TURN_KEYS = tuple((f"identity_yaw{yaw:+g}", f"recognised_yaw{yaw:+g}") for yaw in TURN_YAWS)
+"""Per turn: the keys of its identity distance and of its 'recognised' share."""
 METRICS: dict[str, str] = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS",
                            **{key: f"PSNR {yaw:+g}" for key, yaw in zip(NOVEL_KEYS, NOVEL_YAWS)},
                            "depth_mae": "depth MAE", "depth_coverage": "opaque", "chamfer_percent": "Chamfer",
@@ -18,17 +22,21 @@ METRICS: dict[str, str] = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS",
 """Metric keys (JSON) and their table headers, in table order: held-out synthetic heads."""
 PHOTO_METRICS: dict[str, str] = {**METRICS, "face_psnr": "face PSNR", "face_ssim": "face SSIM",
                                  "identity": "ID", "recognised": "recognised", "cross_identity": "cross ID",
-                                 "cross_recognised": "cross rec."}
+                                 "cross_recognised": "cross rec.",
+                                 **{key: header for (distance, share), yaw in zip(TURN_KEYS, TURN_YAWS)
+                                    for key, header in ((distance, f"ID {yaw:+g}"), (share, f"rec. {yaw:+g}"))}}
 """Metrics of real photos: the same keys (those that need ground truth stay ``None``) and identity."""
-SHARES = {"depth_coverage", "recognised", "cross_recognised"}
+SHARES = {"depth_coverage", "recognised", "cross_recognised", *(share for _, share in TURN_KEYS)}
 """Metrics that are shares (a per-head 0/1 or fraction), shown in %."""
 UNITS = {"psnr": "dB", **{key: "dB" for key in NOVEL_KEYS}, "depth_mae": "world units",
          "depth_coverage": "fraction of inside pixels", "chamfer_percent": "% of the box side", "seconds": "s",
          "face_psnr": "dB", "identity": "dlib descriptor distance (median)",
          "recognised": f"share with identity < {SAME_PERSON}", "cross_identity": "dlib descriptor distance (median)",
-         "cross_recognised": f"share with cross identity < {SAME_PERSON}"}
+         "cross_recognised": f"share with cross identity < {SAME_PERSON}",
+         **{distance: "dlib descriptor distance (median)" for distance, _ in TURN_KEYS},
+         **{share: f"share with identity < {SAME_PERSON}" for _, share in TURN_KEYS}}
 FORMATS = {"ssim": "{:.4f}", "lpips": "{:.4f}", "depth_mae": "{:.4f}", "seconds": "{:.2f}", "face_ssim": "{:.4f}",
-           "identity": "{:.3f}", "cross_identity": "{:.3f}"}
+           "identity": "{:.3f}", "cross_identity": "{:.3f}", **{distance: "{:.3f}" for distance, _ in TURN_KEYS}}
 
 Row = dict[str, Any]
 
@@ -98,7 +106,9 @@ class Report:
         if self.data["kind"] == "photos":
             notes.append(f"face: inside the landmarks' hull; ID: median dlib descriptor distance to the photo "
                          f"(< {SAME_PERSON} is the same person; 'recognised' is that share); cross: the inversion "
-                         "of one photo rendered at another photo's camera of the same person")
+                         "of one photo rendered at another photo's camera of the same person; ID +-0.3/0.5: the head at the "
+                         "photo's camera turned by that yaw (rad, pitch kept) against the photo, cut along the photo's "
+                         "landmarks carried through the head's depth")
         if self.settings.get("lpips") is None:
             notes.append("LPIPS n/a: weights not found (--lpips-weights alex.pth or its folder)")
         for name, rows in self.rows.items():
@@ -133,7 +143,8 @@ def median_present(values: list[float | None]) -> float | None:
     return float(np.median(present)) if present else None
 
 
-SUMMARIES = {"identity": median_present, "cross_identity": median_present}
+SUMMARIES = {"identity": median_present, "cross_identity": median_present,
+             **{distance: median_present for distance, _ in TURN_KEYS}}
 """Metrics summarised by their median instead of their mean."""
 
 

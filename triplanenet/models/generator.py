@@ -142,8 +142,10 @@ class TriPlaneGenerator(nn.Module, Pretrained):
         and per-photo refinement render several views of one head at every step).
 
         With ``rays`` [B,K] (indices into a head's V*r*r pixel rays, view-major) only those rays are rendered
-        and the outputs are per ray: ``image_raw`` [B,K,3], ``image_depth`` and ``image_opacity`` [B,K,1].
-        Otherwise images: ``image_raw`` [N,3,r,r], ``image_depth`` / ``image_opacity`` [N,1,r,r] (N = B*V)
+        and the outputs are per ray: ``image_raw`` [B,K,3], ``image_depth``, ``image_opacity`` and
+        ``image_distortion`` (how far each ray's weight spreads along it) [B,K,1].
+        Otherwise images: ``image_raw`` [N,3,r,r], ``image_depth`` / ``image_opacity`` / ``image_distortion``
+        [N,1,r,r] (N = B*V)
         and, when ``super_resolve``, ``image`` [N,3,R,R] (what :meth:`synthesis` returns for the same
         cameras). ``image_raw`` is always the volume-rendered colour itself (the 2X module's raw output adds
         its first block's RGB at r = 64).
@@ -157,13 +159,15 @@ class TriPlaneGenerator(nn.Module, Pretrained):
             origins, directions = origins.gather(1, index), directions.gather(1, index)
         out = self.renderer(planes, self.decoder, origins, directions, deterministic)
         if rays is not None:
-            return {"image_raw": out.features[..., :3], "image_depth": out.depth, "image_opacity": out.opacity}
+            return {"image_raw": out.features[..., :3], "image_depth": out.depth, "image_opacity": out.opacity,
+                    "image_distortion": out.distortion}
 
         def image(x: torch.Tensor) -> torch.Tensor:
             return x.reshape(b * views, r * r, -1).permute(0, 2, 1).reshape(b * views, -1, r, r)
 
         features = image(out.features)
-        result = {"image_raw": features[:, :3], "image_depth": image(out.depth), "image_opacity": image(out.opacity)}
+        result = {"image_raw": features[:, :3], "image_depth": image(out.depth), "image_opacity": image(out.opacity),
+                  "image_distortion": image(out.distortion)}
         if super_resolve:
             result["image"], _ = self.superresolution(
                 features[:, :3], features, ws.repeat_interleave(views, dim=0),

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 
 from . import samplers
-from .ray_marcher import expected_depth, finish_rgb, interval_weights, sample_weights
+from .ray_marcher import distortion, expected_depth, finish_rgb, interval_weights, sample_weights
 from .triplane import sample_planes, sampling_layout
 
 QUERY_CHUNK = 1 << 16
@@ -22,6 +22,7 @@ class RenderOutput:
     features: torch.Tensor  # [N,R,C], composited decoder features in [-1, 1]
     depth: torch.Tensor  # [N,R,1], expected depth along the ray
     opacity: torch.Tensor  # [N,R,1], accumulated weight (0: the ray hit nothing)
+    distortion: torch.Tensor  # [N,R,1], how far the ray's weight spreads along it (ray_marcher.distortion)
 
 
 def composite(weights: torch.Tensor, colors: torch.Tensor) -> torch.Tensor:
@@ -92,4 +93,5 @@ class ImportanceRenderer:
             rgb = composite(sample_weights(weights), colors)
         opacity = weights.sum(2)
         return RenderOutput(finish_rgb(rgb, opacity, opt.get("white_back", False)),
-                            expected_depth(weights, depths), opacity)
+                            expected_depth(weights, depths), opacity,
+                            distortion(weights, depths, opt["ray_start"], opt["ray_end"]))
