@@ -6,6 +6,7 @@ from PIL import Image
 
 from conftest import load_benchmark
 from triplanenet.app import Workspace, clip_jobs
+from triplanenet.app.turns import Turns
 from triplanenet.pipeline import Pipeline
 
 clips = load_benchmark("video_clips")
@@ -27,7 +28,7 @@ def test_the_page_has_the_video_endpoints(tmp_path):
     import app
 
     workspace = Workspace(root=tmp_path / "outputs")
-    demo = app.build_app(Pipeline.from_pretrained(), workspace)
+    demo = app.build_app(Pipeline.from_pretrained(), workspace, Turns())
     names = {dependency.get("api_name") for dependency in demo.config["dependencies"]}
     assert {"clip", "stop_clip"} <= names
 
