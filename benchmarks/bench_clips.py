@@ -5,7 +5,7 @@
   second run on the first second refines every frame): seconds per frame for the tracking pass and for
   crop + inversion + render + write, wall and CPU per thread (what it would take on otherwise idle cores);
 * **memory**: peak RSS of that run above the RSS of the loaded, warmed-up pipeline (``VmHWM - VmRSS``), with
-  glibc's mmap threshold pinned as the app pins it (``--no-pin``: glibc's default);
+  glibc's allocator tuned as the app tunes it (:mod:`triplanenet.app.allocator`; ``--glibc-default``: untuned);
 * **camera error**: a held-out synthetic head rendered along a known camera path (``--synthetic-frames``):
   mean absolute yaw and pitch error against the truth, per frame (what a photo gets) and smoothed;
 * **steadiness**: the astronaut repeated for ``--still-frames`` frames with fresh camera-like noise in each
@@ -33,7 +33,7 @@ import video_clips
 from triplanenet.clips import ClipProgress, SMOOTH_SECONDS, invert_video, open_clip
 from triplanenet.clips.smoothing import face_track
 from triplanenet.clips.tracking import track_faces
-from triplanenet.app.session import pin_mmap_threshold
+from triplanenet.app import allocator
 from triplanenet.pipeline import Pipeline
 from triplanenet.preprocess import label_angles
 
@@ -137,10 +137,10 @@ def main() -> None:
     parser.add_argument("--refine-steps", type=int, default=0)
     parser.add_argument("--synthetic-frames", type=int, default=10)
     parser.add_argument("--only-synthetic", action="store_true", help="run the synthetic camera path alone")
-    parser.add_argument("--no-pin", action="store_true", help="leave glibc's dynamic mmap threshold (the app pins it)")
+    parser.add_argument("--glibc-default", action="store_true", help="leave glibc's allocator untuned (the app tunes it)")
     args = parser.parse_args()
-    if not args.no_pin:
-        pin_mmap_threshold()
+    if not args.glibc_default:
+        allocator.configure()
     photo = Image.fromarray(data.astronaut())
     pipeline = Pipeline.from_pretrained()
     with tempfile.TemporaryDirectory() as folder:
