@@ -35,7 +35,10 @@ import gradio as gr
 import pydantic
 from gradio.exceptions import InvalidPathError
 
+from starlette.middleware import Middleware
+
 from triplanenet.app import Session, Workspace, allocator, clip_jobs, steps
+from triplanenet.app.body_limit import BodyLimit, body_limit_bytes
 from triplanenet.app.turns import Turns
 from triplanenet.app.workspace import MAX_SESSIONS, OWNER_FILE
 from triplanenet.clips import CAMERAS, DEFAULT_FPS, DEFAULT_MAX_SECONDS
@@ -95,6 +98,12 @@ def inline_bytes(url: str) -> bytes:
         return base64.b64decode(encoded, validate=True)
     except ValueError:
         raise ValueError("The image sent inline is not valid base64.") from None
+
+
+def too_large(size_mb: float) -> str:
+    """The message for a request body over :func:`~triplanenet.app.body_limit.body_limit_bytes` (:data:`MAX_UPLOAD_MB`)."""
+    return (f"The request is {size_mb:.0f} MB, too large for an upload: uploads are limited to {MAX_UPLOAD_MB} MB "
+            "(sent as a file or inline).")
 
 
 def photo_source(photo: str | dict | None, missing: str = "Upload a photo (or pick an example) first."
@@ -623,7 +632,9 @@ def main(argv: list[str] | None = None) -> int:
     try:  # _frontend=False: Gradio's self-check after start (one HEAD, 3 s timeout) stops a healthy server
         demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False, max_file_size=f"{MAX_UPLOAD_MB}mb",
                     allowed_paths=[str(ROOT / "examples"), str(workspace.root)],
-                    blocked_paths=[str(workspace.root / OWNER_FILE)], _frontend=False)
+                    blocked_paths=[str(workspace.root / OWNER_FILE)], _frontend=False,
+                    app_kwargs={"middleware": [Middleware(BodyLimit, limit=body_limit_bytes(MAX_UPLOAD_MB),
+                                                          message=too_large)]})
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the removal
         workspace.remove()

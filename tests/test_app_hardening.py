@@ -513,11 +513,18 @@ INLINE_RSS_LIMIT_MIB = 50
 
 
 def refused_inline_growth(server, app) -> float:
-    """MiB the server's RSS grows by while it refuses a 56 MiB ``data:`` URL (checking the refusal's message)."""
+    """MiB the server's RSS grows by while it refuses a 56 MiB ``data:`` URL (checking the refusal's message).
+
+    The body-size limit in front of Gradio answers 413 before the body is parsed.
+    """
+    import urllib.error
+
     rss_before = server.rss_kib()
     huge = "data:image/png;base64," + "A" * (56 * 2**20)  # 42 MiB once decoded
-    answer = raw_call(server, "align", [{"url": huge, "meta": {"_type": "gradio.FileData"}}, 0], app.session_hash)
-    assert "event: error" in answer and "uploads are limited to 40 MB" in answer, answer[:300]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        raw_call(server, "align", [{"url": huge, "meta": {"_type": "gradio.FileData"}}, 0], app.session_hash)
+    message = refused.value.read().decode()
+    assert refused.value.code == 413 and "uploads are limited to 40 MB" in message, message[:300]
     return (server.rss_kib() - rss_before) / 1024
 
 
@@ -539,10 +546,6 @@ def test_inline_images_go_through_the_upload_limits(server, astronaut):
 
 
 @pytest.mark.server
-@pytest.mark.xfail(reason="known gap (issue 23, open): the data: URL is refused from its length before decoding, "
-                   "but Gradio parses the 56 MiB JSON body first; on a fresh server RSS grows by about 200 MiB "
-                   "(it stays under the bound only when earlier requests left freed memory to reuse), so the "
-                   "outcome depends on test order until a body-size limit sits in front of Gradio's queue")
 def test_a_refused_inline_image_leaves_memory_as_it_was(server):
     growth = refused_inline_growth(server, connect(server))
     assert growth < INLINE_RSS_LIMIT_MIB, f"RSS grew by {growth:.0f} MiB: a refused inline image was kept"
