@@ -11,7 +11,9 @@ wrong: an ``/align`` of a path that is not an upload, ``True`` and 1000 refineme
 steps, a mesh at 1000^3. Reports: whether the server survived, errors by kind
 (expected refusals apart), p50/p95 per endpoint, peak RSS and disk (session folders
 and the rest of the root), broken download links, and RSS and disk ``--settle``
-seconds after the last client closed, against the start. ``--malloc-check`` runs the
+seconds after the last client closed, against the idle server and against the server
+after one warm-up flow (which loads what is loaded on first use: the alignment's
+models, torch's thread pools). ``--malloc-check`` runs the
 server under glibc's checking allocator (``libc_malloc_debug.so`` with ``MALLOC_CHECK_=3``:
 a heap corruption aborts at once, with ``faulthandler``'s stacks in the server log).
 """
@@ -139,6 +141,9 @@ def main() -> int:
         server = start_app(Path(tmp), own_temp=True, environment=MALLOC_CHECK if args.malloc_check else None)
         try:
             with Monitor(server) as monitor:
+                idle = monitor.sample()
+                flow(server, users[0], Stats(), args)
+                time.sleep(args.settle)
                 start = monitor.sample()
                 began = time.perf_counter()
                 with ThreadPoolExecutor(args.parallel) as pool:
@@ -160,8 +165,10 @@ def main() -> int:
           + ", ".join(f"{kind} {size / MIB:.0f}" for kind, size in stats.largest.items()))
     print(f"peak RSS {monitor.peak['rss'] / MIB:.0f} MiB, session files {monitor.peak['workspace'] / MIB:.0f} MiB, "
           f"rest of the root {monitor.peak['cache'] / MIB:.0f} MiB")
-    print(f"{args.settle:.0f} s after the last close: RSS {(end['rss'] - start['rss']) / MIB:+.0f} MiB, disk "
-          f"{(end['workspace'] + end['cache'] - start['workspace'] - start['cache']) / MIB:+.0f} MiB from the start")
+    for name, before in (("the idle server", idle), ("after the warm-up flow", start)):
+        print(f"{args.settle:.0f} s after the last close: RSS {(end['rss'] - before['rss']) / MIB:+.0f} MiB, disk "
+              f"{(end['workspace'] + end['cache'] - before['workspace'] - before['cache']) / MIB:+.0f} MiB "
+              f"from {name}")
     print("| endpoint | calls | p50 (s) | p95 (s) |\n|---|---|---|---|")
     for name, values in stats.latencies.items():
         p50, p95 = np.percentile(values, [50, 95])
