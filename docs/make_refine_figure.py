@@ -39,7 +39,7 @@ def blank(like: np.ndarray) -> np.ndarray:
 
 def head_rows(name: str, inversion: Inversion, truth: list[np.ndarray] | None) -> list[Image.Image]:
     photo = to_uint8(inversion.input_image[0])
-    refined = refine(inversion, )
+    refined = refine(inversion)
     truth_row = f"{name}: truth at yaw -0.5 | photo camera | +0.5"
     rows = [labelled_row(truth_row, [blank(truth[0]), *truth])] if truth else []
     return rows + [
