@@ -196,7 +196,8 @@ class Handlers:
     def align(self, photo: str | dict | None, face_index: float | None):
         """Crop and pose a face: preview with landmarks, summary, the 512 crop and its 25-number EG3D camera."""
         index = steps.check_number("The face number", 0 if face_index is None else face_index, FACE_INDICES)
-        alignment = steps.align(self.pipeline, photo_source(photo), int(index))
+        with self.turns.errand():
+            alignment = steps.align(self.pipeline, photo_source(photo), int(index))
         return alignment.preview, alignment.summary, alignment.crop, alignment.camera
 
     def invert(self, crop, camera, mode: str, session: Session | None, request: gr.Request,

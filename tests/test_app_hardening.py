@@ -175,6 +175,32 @@ def test_a_unit_passes_its_turn_to_those_waiting_and_closing_refuses_every_turn(
     assert alone.wait_until_free(1)
 
 
+def test_shutting_down_waits_for_an_errand_and_refuses_its_result():
+    turns, started, release = Turns(), threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def alignment() -> None:
+        try:
+            with turns.errand():
+                started.set()
+                release.wait(10)
+            outcome.append("result sent")
+        except ValueError as error:
+            outcome.append(str(error))
+
+    thread = started_thread(alignment)
+    assert started.wait(10)
+    turns.close("shutting down")
+    assert not turns.wait_until_free(0.2), "an errand in progress must keep the server up"
+    release.set()
+    assert turns.wait_until_free(10)
+    thread.join(10)
+    assert outcome == ["shutting down"]
+    with pytest.raises(ValueError, match="shutting down"), turns.errand():
+        outcome.append("started after closing")
+    assert outcome == ["shutting down"]
+
+
 # The session workspace.
 
 class Clock:
@@ -474,14 +500,18 @@ def test_nothing_is_left_on_disk_after_sigterm_or_after_kill_9_and_a_restart(ast
 EXIT_SECONDS = 10
 
 
-@pytest.mark.parametrize("api_name, setting", [("/refine", 200), ("/mesh", 512), ("/video", 240)])
+@pytest.mark.parametrize("api_name, setting", [("/refine", 200), ("/mesh", 512), ("/video", 240), ("/align", None)])
 @pytest.mark.server
 def test_sigterm_during_long_work_exits_cleanly_and_tells_the_client(astronaut, tmp_path, api_name, setting):
     running = start_app(tmp_path, own_temp=True)
     app = connect(running)
     reconstruct(app, astronaut)
-    job = app.submit(setting, api_name=api_name)
-    assert wait_for(lambda: job.status().progress_data, seconds=120), "the job reported no progress"
+    if setting is None:  # an alignment reports no progress: it is in progress once the server is told of it
+        job = app.submit(handle_file(astronaut), 0, api_name=api_name)
+        assert wait_for(lambda: job.status().code.name == "PROCESSING", seconds=60), "the alignment never started"
+    else:
+        job = app.submit(setting, api_name=api_name)
+        assert wait_for(lambda: job.status().progress_data, seconds=120), "the job reported no progress"
     start = time.monotonic()
     running.process.terminate()
     running.process.wait(timeout=60)

@@ -10,7 +10,8 @@ during another user's 200-step refinement waits for one step, not for the refine
 A turn belongs to a request, not to a thread (Gradio may run two calls of one
 generator on different worker threads). When the server shuts down (:meth:`Turns.close`)
 every request that asks for a turn, or waits for one, gets ``ValueError`` with the
-reason, which its client sees.
+reason, which its client sees. Work that runs beside the model (an alignment) is an
+:meth:`Turns.errand`: shutting down waits for it too, and it ends with the same error.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Turns:
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._queue: deque[object] = deque()
+        self._errands = 0
         self._closed = ""
 
     def _wait(self, ticket: object) -> None:
@@ -70,6 +72,26 @@ class Turns:
             self._changed.notify_all()
             self._wait(ticket)
 
+    @contextlib.contextmanager
+    def errand(self) -> Iterator[None]:
+        """Work beside the model (it takes no turn) that shutting down waits for.
+
+        ``ValueError`` with the reason when the turns are closed before it starts or
+        while it runs (its result is dropped: the server is going).
+        """
+        with self._changed:
+            if self._closed:
+                raise ValueError(self._closed)
+            self._errands += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._errands -= 1
+                self._changed.notify_all()
+        if self._closed:
+            raise ValueError(self._closed)
+
     def waiting(self) -> int:
         """Requests waiting for a turn (the holder not counted)."""
         with self._changed:
@@ -82,9 +104,9 @@ class Turns:
             self._changed.notify_all()
 
     def wait_until_free(self, seconds: float) -> bool:
-        """Whether the model is free (no one holds or waits for a turn) within ``seconds``."""
+        """Whether the model is free (no one holds or waits for a turn, no errand runs) within ``seconds``."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._queue, seconds)
+            return self._changed.wait_for(lambda: not self._queue and not self._errands, seconds)
 
     def each_in_a_turn(self, items: Iterator[Item]) -> Iterator[Item]:
         """The items of ``items``, each computed in a turn of its own; others may go between two.
