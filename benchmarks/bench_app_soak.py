@@ -1,11 +1,12 @@
 """Soak: many users' whole flows on the app at once, with bad requests mixed in (bundled model, 127.0.0.1).
 
-    python benchmarks/bench_app_soak.py [--flows 40] [--parallel 4] [--steps 20] [--mesh 512] [--frames 60]
-                                        [--malloc-check]
+    python benchmarks/bench_app_soak.py [--flows 40] [--parallel 4] [--steps 20] [--mesh 512] [--mesh-every 1]
+                                        [--frames 60] [--malloc-check]
 
 Each flow is one client: align -> invert (v2) -> refine ``--steps`` -> mesh at
-``--mesh``^3 -> video of ``--frames`` frames, every download fetched over HTTP,
-then close. ``--parallel`` flows run at a time (the probe of issue 23 ran two to
+``--mesh``^3 (every ``--mesh-every``-th flow; the others at the app's default
+resolution) -> video of ``--frames`` frames, every download fetched over HTTP,
+then close; a line per finished flow shows progress. ``--parallel`` flows run at a time (the probe of issue 23 ran two to
 four). Before each flow a careless client sends the bad requests that once went
 wrong: an ``/align`` of a path that is not an upload, ``True`` and 1000 refinement
 steps, a mesh at 1000^3. Reports: whether the server survived, errors by kind
@@ -36,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from app_server import AppServer, start_app  # noqa: E402
 from bench_app_load import MIB, Monitor, photos  # noqa: E402
+from triplanenet.outputs.surface import MESH_RESOLUTION  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
 CLIENT_TIMEOUT = 1800
@@ -105,8 +107,9 @@ def careless(server: AppServer, stats: Stats) -> None:
             stats.errors["bad request refused" if "event: error" in answer else "bad request accepted"] += 1
 
 
-def flow(server: AppServer, photo: Path, stats: Stats, args: argparse.Namespace) -> None:
-    """One user's whole flow; failures are counted by kind."""
+def flow(server: AppServer, photo: Path, stats: Stats, args: argparse.Namespace, index: int = 0) -> None:
+    """User ``index``'s whole flow; failures are counted by kind."""
+    began = time.perf_counter()
     careless(server, stats)
     app = Client(server.url, verbose=False, download_files=False, analytics_enabled=False,
                  httpx_kwargs={"timeout": CLIENT_TIMEOUT})
@@ -115,7 +118,8 @@ def flow(server: AppServer, photo: Path, stats: Stats, args: argparse.Namespace)
         call(app, stats, "invert", handle_file(crop["path"]), camera, "v2")
         call(app, stats, "refine", args.steps)
         call(app, stats, "render", 20, 0)
-        glb, _, files, _ = call(app, stats, "mesh", args.mesh)
+        resolution = args.mesh if index % args.mesh_every == 0 else MESH_RESOLUTION
+        glb, _, files, _ = call(app, stats, "mesh", resolution)
         for file in files:
             fetch(stats, file)
         fetch(stats, call(app, stats, "video", args.frames))
@@ -123,6 +127,8 @@ def flow(server: AppServer, photo: Path, stats: Stats, args: argparse.Namespace)
         stats.error(str(exc))
     finally:
         app.close()
+        print(f"flow {index} done in {time.perf_counter() - began:.0f} s; errors so far: {dict(stats.errors)}",
+              flush=True)
 
 
 def main() -> int:
@@ -131,6 +137,7 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--mesh", type=int, default=512)
+    parser.add_argument("--mesh-every", type=int, default=1)
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--settle", type=float, default=60.0)
     parser.add_argument("--malloc-check", action="store_true")
@@ -142,12 +149,12 @@ def main() -> int:
         try:
             with Monitor(server) as monitor:
                 idle = monitor.sample()
-                flow(server, users[0], Stats(), args)
+                flow(server, users[0], Stats(), args, index=-1)  # the warm-up flow
                 time.sleep(args.settle)
                 start = monitor.sample()
                 began = time.perf_counter()
                 with ThreadPoolExecutor(args.parallel) as pool:
-                    list(pool.map(lambda photo: flow(server, photo, stats, args), users))
+                    list(pool.map(lambda job: flow(server, job[1], stats, args, job[0]), enumerate(users)))
                 seconds = time.perf_counter() - began
                 time.sleep(args.settle)
                 end = monitor.sample()
@@ -158,7 +165,8 @@ def main() -> int:
     for words in ("Fatal Python error", "double free", "corrupted", "terminate called"):
         if words in log:
             print(f"server log: {words!r} found", file=sys.stderr)
-    print(f"{'MALLOC_CHECK_=3; ' if args.malloc_check else ''}{args.flows} flows, {args.parallel} at a time (refine {args.steps}, mesh {args.mesh}^3, video "
+    print(f"{'MALLOC_CHECK_=3; ' if args.malloc_check else ''}{args.flows} flows, {args.parallel} at a time "
+          f"(refine {args.steps}, mesh {args.mesh}^3 every {args.mesh_every}, video "
           f"{args.frames} frames) in {seconds / 60:.1f} min; server {'survived' if survived else 'DIED'}, "
           f"exit status {server.process.returncode}")
     print(f"errors by kind: {dict(stats.errors)}; downloads: {dict(stats.downloads)}; largest (MiB): "
