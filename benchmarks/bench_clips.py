@@ -177,7 +177,8 @@ def render_change(photo: Image.Image, folder: Path, pipeline: Pipeline, frames: 
     tracked = track_faces(iter(decoded))
     smoothed = tracked_faces(tracked, decoded, SMOOTH_SECONDS)
     middle = smoothed[frames // 2]
-    one_crop = [aligned_from_points(Image.fromarray(frame), middle.landmarks, middle.points5, True,
+    one_crop = [aligned_from_points(Image.fromarray(frame), middle.landmarks, middle.points5,
+                                    middle.pose_points == "68 landmarks",
                                     backend=middle.backend, source=middle.alignment_points, faces_found=1,
                                     face_index=0) for frame in decoded]
     methods = {"per frame": (tracked_faces(tracked, decoded, 0.0), 0.0), "one crop": (one_crop, 0.0),
