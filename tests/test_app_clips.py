@@ -14,9 +14,11 @@ from PIL import Image
 from conftest import load_benchmark
 from triplanenet.app import Workspace, clip_jobs
 from triplanenet.app.turns import Turns
+from triplanenet.clips.writing import SIDE_BY_SIDE
 from triplanenet.pipeline import Pipeline
 
 clips = load_benchmark("video_clips")
+FACE_BOX = (100, 20, 356, 276)
 
 
 def test_settings_and_uploads_are_checked():
@@ -69,8 +71,7 @@ def test_a_clip_job_lets_waiting_requests_use_the_model_between_batches(astronau
     """While another request holds the model, the clip job waits after its batch instead of going on."""
     import app
 
-    photo = Image.open(astronaut).convert("RGB")
-    video = clips.still_clip(photo.resize((256, 256)), tmp_path / "still.mp4", 8, 15.0)
+    video = clips.still_clip(face_frame(astronaut), tmp_path / "still.mp4", 8, 15.0)
     turns = Turns()
     handlers = app.Handlers(Pipeline.from_pretrained(), Workspace(root=tmp_path / "outputs"), turns)
     reports, first_batch = [], threading.Event()
@@ -101,11 +102,9 @@ def server(tmp_path_factory):
     running.stop()
 
 
-def uploaded(path) -> dict:
-    """What the page's video input sends for an uploaded file."""
-    from gradio_client import handle_file
-
-    return {"video": handle_file(path), "subtitles": None}
+def face_frame(astronaut) -> Image.Image:
+    """The astronaut's face and shoulders, 256 x 256."""
+    return Image.open(astronaut).convert("RGB").crop(FACE_BOX)
 
 
 @pytest.mark.server
@@ -114,23 +113,23 @@ def test_the_video_tab_through_the_server(server, astronaut, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    photo = Image.open(astronaut).convert("RGB")
-    short = clips.still_clip(photo.resize((256, 256)), tmp_path / "short.mp4", 3, 5.0)
+    photo = face_frame(astronaut)
+    short = clips.still_clip(photo, tmp_path / "short.mp4", 3, 5.0)
     page = Client(server.url, verbose=False, download_files=tmp_path / "downloads", analytics_enabled=False)
-    side, files, info = page.predict(uploaded(short), "frontal", 0, 5, 10, api_name="/clip")
-    assert "**3 frames**" in info and Path(side["video"]).name == "side_by_side.mp4"
+    side, files, info = page.predict(handle_file(short), "frontal", 0, 5, 10, api_name="/clip")
+    assert "**3 frames**" in info and Path(side["video"] if isinstance(side, dict) else side).name == SIDE_BY_SIDE
     assert sorted(Path(f).name for f in files) == ["frames.json", "rendered.mp4", "side_by_side.mp4"]
     [table] = [f for f in files if f.endswith(".json")]
     assert len(json.loads(Path(table).read_text())["frames"]) == 3
     (tmp_path / "notes.mp4").write_text("not a video")
     with pytest.raises(AppError, match="notes.mp4 is not a video this program can read"):
-        page.predict(uploaded(tmp_path / "notes.mp4"), "input", 0, 15, 10, api_name="/clip")
+        page.predict(handle_file(tmp_path / "notes.mp4"), "input", 0, 15, 10, api_name="/clip")
 
     other = Client(server.url, verbose=False, download_files=False, analytics_enabled=False)
     _, _, crop, camera = other.predict(handle_file(astronaut), 0, api_name="/align")
     other.predict(handle_file(crop["path"]), camera, "v2", api_name="/invert")
-    long = clips.still_clip(photo.resize((256, 256)), tmp_path / "long.mp4", 60, 15.0)
-    job = page.submit(uploaded(long), "input", 0, 15, 10, api_name="/clip")
+    long = clips.still_clip(photo, tmp_path / "long.mp4", 60, 15.0)
+    job = page.submit(handle_file(long), "input", 0, 15, 10, api_name="/clip")
     inverting = lambda: any("inverting" in (p.desc or "") for p in job.status().progress_data or [])  # noqa: E731
     assert wait_for(inverting, seconds=600), "the clip job reported no inverted batch"
     other.predict(10, 0, api_name="/render")  # waits for one batch of the clip job, not for all of it
