@@ -304,13 +304,15 @@ class Handlers:
         """A face video -> a 3D head per frame: input | re-rendered | depth (.mp4), its files, a summary.
 
         **Stop** (or the ``stop_clip`` endpoint) ends the job after its current batch; the frames made so far
-        are the result.
+        are the result. The job holds a turn at the model and lets waiting requests go first after every
+        frame tracked and every batch inverted.
         """
         settings = clip_jobs.check_settings(camera, refine_steps, fps, max_seconds)
         source = clip_jobs.video_path(video)
         session = self.workspace.session(request.session_hash or (session.key if session else uuid.uuid4().hex))
         start = time.perf_counter()
-        result = gpu_clip(self.pipeline, session, source, settings, reporter(progress))
+        with self.turns.turn():
+            result = gpu_clip(self.pipeline, session, source, settings, reporter(progress, self.turns))
         seconds = time.perf_counter() - start
         info = " ".join([f"**{result.frames} frames** at {settings.fps:g} fps in {seconds:.0f} s "
                          f"({seconds / max(result.frames, 1):.1f} s per frame).", *result.notes])

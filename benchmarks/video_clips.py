@@ -7,7 +7,7 @@
 * :func:`sideways_clip`: a video stored sideways with a 90 degree display rotation, as phones write it;
 * :func:`convert` (other containers) and :func:`with_tone` (an audio track);
 * :func:`synthetic_clip`: a held-out synthetic head (``triplanenet.synthetic``) rendered along a known camera
-  path, ground truth for every frame's camera.
+  path while it smiles, ground truth for every frame: its camera and its picture.
 """
 from __future__ import annotations
 
@@ -105,22 +105,26 @@ def sideways_clip(photo: Image.Image, path: Path, frames: int, fps: float) -> Pa
 
 
 def synthetic_clip(seed: int, path: Path, yaws: np.ndarray, pitches: np.ndarray, fps: float,
-                   resolution: int = 256) -> np.ndarray:
+                   smiles: np.ndarray | None = None, resolution: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Held-out synthetic head ``seed`` rendered at EG3D cameras with yaw/pitch offsets ``yaws``/``pitches`` [T]
-    (radians) on black, written as a video at ``fps``; returns the true cameras [T,25]."""
+    (radians) on black, its ``smile`` parameter set to ``smiles`` [T] when given (else the head's own), written
+    as a video at ``fps``; returns the true cameras [T,25] and the true frames [T,R,R,3] uint8."""
     import torch
 
     from triplanenet.evaluation.heads import evaluation_head
     from triplanenet.image_tensors import with_background
     from triplanenet.outputs.views import to_uint8
     from triplanenet.synthetic.imaging import render
-    from triplanenet.synthetic.params import HeadParams
+    from triplanenet.synthetic.params import HeadParams, field_columns
 
     params, _ = evaluation_head(seed)
+    flat = params.to_tensor().repeat(len(yaws), 1)
+    if smiles is not None:
+        flat[:, field_columns("smile")] = torch.as_tensor(smiles, dtype=torch.float32)[:, None]
     truth = cameras.camera(torch.as_tensor(yaws, dtype=torch.float32), torch.as_tensor(pitches, dtype=torch.float32))
     frames = []
-    for camera in truth:
-        out = render(HeadParams.from_tensor(params.to_tensor()), camera[None], resolution)
+    for head, camera in zip(flat, truth):
+        out = render(HeadParams.from_tensor(head[None]), camera[None], resolution)
         frames.append(to_uint8(with_background(out["image"], out["mask"], -1.0)[0]))
     write_video(frames, path, fps)
-    return truth.numpy()
+    return truth.numpy(), np.stack(frames)

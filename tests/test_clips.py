@@ -5,13 +5,16 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import load_benchmark
 from triplanenet.clips import ClipError, invert_video, open_clip
 from triplanenet.clips.decode import MAX_SIDE
+from triplanenet.clips.head_smoothing import MAX_RADIUS, HeadSmoother
 from triplanenet.clips.smoothing import face_track, fill_lost, smoothing_matrix
 from triplanenet.clips.tracking import nearest_face, track_faces
+from triplanenet.inversion.result import Inversion
 from triplanenet.outputs.video import write_video
 from triplanenet.preprocess import DetectedFace, align_face
 
@@ -108,6 +111,44 @@ def test_the_smoother_keeps_straight_motion_and_shrinks_noise():
     noise = np.random.default_rng(0).normal(size=(30, 2000))
     assert (matrix @ noise)[8:22].std() < noise.std() / 3
     np.testing.assert_array_equal(smoothing_matrix(30, 0.0), np.eye(30))
+
+
+def small_head(ws: torch.Tensor, planes: torch.Tensor) -> Inversion:
+    """A one-face head with codes ws [1,2,4] and planes [1,3,2,4,4] (no generator: never rendered)."""
+    return Inversion(ws, planes + 1, planes, torch.zeros(1, 25))
+
+
+def test_heads_are_smoothed_streamed_without_lag_and_hand_back_every_frame():
+    rng = np.random.default_rng(0)
+    count, sigma = 12, 1.5
+    line = [small_head(torch.full((1, 2, 4), 2.0 + 0.5 * t), torch.full((1, 3, 2, 4, 4), -1.0 + 0.25 * t))
+            for t in range(count)]
+    noisy = [small_head(torch.as_tensor(rng.normal(size=(1, 2, 4)), dtype=torch.float32),
+                        torch.as_tensor(rng.normal(size=(1, 3, 2, 4, 4)), dtype=torch.float32)) for _ in range(count)]
+    for heads, straight in ((line, True), (noisy, False)):
+        smoother, out = HeadSmoother(count, sigma), []
+        for t, head in enumerate(heads):
+            ready = smoother.push(t, head)
+            assert len(smoother.heads) <= 2 * MAX_RADIUS + 1 and all(s <= t - smoother.radius for s, _ in ready)
+            out += ready
+        out += smoother.finish()
+        assert [t for t, _ in out] == list(range(count))
+        assert all(torch.equal(head.planes_initial, head.planes) for _, head in out)
+        if straight:  # a straight line comes back as it went in, ends included
+            for (t, head), truth in zip(out, heads):
+                torch.testing.assert_close(head.ws, truth.ws)
+                torch.testing.assert_close(head.planes, truth.planes)
+        else:
+            assert torch.stack([h.planes for _, h in out[3:-3]]).std() < 0.6 * torch.stack(
+                [h.planes for h in heads]).std()
+    unchanged = HeadSmoother(count, 0.0)
+    assert unchanged.push(0, noisy[0])[0][1].ws is noisy[0].ws
+
+
+def test_a_stopped_clip_gets_its_held_heads_back():
+    smoother = HeadSmoother(10, 1.5)
+    pushed = [smoother.push(t, small_head(torch.zeros(1, 2, 4), torch.zeros(1, 3, 2, 4, 4))) for t in range(5)]
+    assert [t for ready in pushed for t, _ in ready] == [0, 1] and [t for t, _ in smoother.finish()] == [2, 3, 4]
 
 
 def test_lost_frames_are_interpolated_and_the_ends_held():
@@ -207,11 +248,12 @@ def test_refinement_starts_from_the_previous_frames_fit(photo):
 
     pipeline = Pipeline.from_pretrained()
     faces = [align_face(photo), align_face(photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT))]
-    heads = FrameHeads(pipeline, "frontal", refine_steps=1)
-    warm = heads.views(faces, 0, 2)
-    cold = FrameHeads(pipeline, "frontal", refine_steps=1).views(faces[1:], 1, 2)
+    heads = FrameHeads(pipeline, 2, HeadSmoother(2, 0.0), "frontal", refine_steps=1)
+    warm = heads.views(faces, 0)
+    cold = FrameHeads(pipeline, 1, HeadSmoother(1, 0.0), "frontal", refine_steps=1).views(faces[1:], 0)
+    assert [t for t, _ in warm] == [0, 1] and heads.finish() == []
     assert heads.correction is not None and float(heads.correction[1].abs().max()) > 0
-    assert np.abs(warm[1].image.astype(int) - cold[0].image).max() > 0
+    assert np.abs(warm[1][1].image.astype(int) - cold[0][1].image).max() > 0
 
 
 @pytest.mark.slow

@@ -5,7 +5,9 @@ each frame is refined (``Pipeline.refine``) starting from its encoder result plu
 previous frame's refinement found (its ``ws`` and tri-planes minus its encoder's), so the fit carries over
 from frame to frame instead of starting again. Each head is then rendered with depth at one of
 :data:`CAMERAS`: the frame's own camera, EG3D's frontal camera, or an orbit that sweeps the yaw once over
-the clip (``sin`` of the clip's progress, +-:data:`~triplanenet.outputs.SWEEP_YAW`).
+the clip (``sin`` of the clip's progress, +-:data:`~triplanenet.outputs.SWEEP_YAW`). Before rendering,
+the heads go through a :class:`~.head_smoothing.HeadSmoother`, so frame ``t`` is rendered a few frames
+after it was inverted.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from ..inversion.result import Inversion
 from ..outputs.views import SWEEP_YAW, View, render_views
 from ..pipeline import Pipeline
 from ..preprocess import AlignedFace
+from .head_smoothing import HeadSmoother
 
 CAMERAS = ("input", "frontal", "orbit")
 INVERT_BATCH = 4
@@ -42,21 +45,33 @@ def view_camera(camera: str, face: AlignedFace, t: int, count: int) -> torch.Ten
 
 
 class FrameHeads:
-    """Inverts batches of aligned frames and renders them; keeps the last refinement's correction."""
+    """Inverts batches of aligned frames of a ``count``-frame clip, smooths the heads over time (``smoother``)
+    and renders them; keeps the last refinement's correction."""
 
-    def __init__(self, pipeline: Pipeline, camera: str = "input", refine_steps: int = 0):
-        self.pipeline, self.camera, self.refine_steps = pipeline, check_camera(camera), refine_steps
+    def __init__(self, pipeline: Pipeline, count: int, smoother: HeadSmoother, camera: str = "input",
+                 refine_steps: int = 0):
+        self.pipeline, self.count, self.smoother = pipeline, count, smoother
+        self.camera, self.refine_steps = check_camera(camera), refine_steps
         self.correction: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.cameras: dict[int, torch.Tensor] = {}
 
-    def views(self, faces: list[AlignedFace], first: int, count: int) -> list[View]:
-        """Views (image [R,R,3], depth and opacity [r,r]) of frames ``first .. first + len(faces) - 1`` of
-        ``count``."""
+    def views(self, faces: list[AlignedFace], first: int) -> list[tuple[int, View]]:
+        """Invert frames ``first .. first + len(faces) - 1``; the frames whose smoothed heads are ready, each
+        with its view (image [R,R,3], depth and opacity [r,r])."""
         batch = self.pipeline.invert([face.image for face in faces], np.stack([face.camera for face in faces]))
-        views = []
+        ready = []
         for i, face in enumerate(faces):
+            self.cameras[first + i] = view_camera(self.camera, face, first + i, self.count)
             head = self._refined(batch.face(i)) if self.refine_steps else batch.face(i)
-            views.append(render_views(head, view_camera(self.camera, face, first + i, count))[0])
-        return views
+            ready += self.smoother.push(first + i, head)
+        return self._rendered(ready)
+
+    def finish(self) -> list[tuple[int, View]]:
+        """The views of the frames still held by the smoother (after the clip's last batch, or a stop)."""
+        return self._rendered(self.smoother.finish())
+
+    def _rendered(self, heads: list[tuple[int, Inversion]]) -> list[tuple[int, View]]:
+        return [(t, render_views(head, self.cameras.pop(t))[0]) for t, head in heads]
 
     def _refined(self, head: Inversion) -> Inversion:
         """``head`` refined from its encoder result plus the previous frame's correction."""

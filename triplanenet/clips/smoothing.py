@@ -22,6 +22,9 @@ from .tracking import Tracked
 
 SMOOTH_SECONDS = 0.2
 """Standard deviation of the Gaussian window, in seconds of video (3 frames at 15 fps)."""
+MIN_SIGMA = 0.25
+"""Narrowest window, in frames, that smooths at all (a neighbour's weight is then e^-8; narrower ones would
+divide by weights that underflow to zero)."""
 
 
 def fill_lost(values: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -33,16 +36,19 @@ def fill_lost(values: np.ndarray, found: np.ndarray) -> np.ndarray:
     return filled.reshape(values.shape)
 
 
-def smoothing_matrix(count: int, sigma: float) -> np.ndarray:
+def smoothing_matrix(count: int, sigma: float, radius: int | None = None) -> np.ndarray:
     """[T,T] weights of the centred local linear fit: ``smoothed = M @ values``.
 
-    Row ``t`` fits ``a + b (s - t)`` to all frames ``s`` with weights ``exp(-(s - t)^2 / 2 sigma^2)`` and
-    keeps ``a``; ``sigma`` 0 returns the identity.
+    Row ``t`` fits ``a + b (s - t)`` to the frames ``s`` with weights ``exp(-(s - t)^2 / 2 sigma^2)`` and
+    keeps ``a``; with ``radius``, only frames ``|s - t| <= radius`` count (a banded ``M``). ``sigma`` below
+    :data:`MIN_SIGMA` returns the identity.
     """
-    if sigma <= 0 or count < 3:
+    if sigma < MIN_SIGMA or count < 3:
         return np.eye(count)
     offsets = np.arange(count)[None, :] - np.arange(count)[:, None]
     weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    if radius is not None:
+        weights *= np.abs(offsets) <= radius
     s0, s1, s2 = (np.sum(weights * offsets ** k, axis=1, keepdims=True) for k in range(3))
     return weights * (s2 - s1 * offsets) / (s0 * s2 - s1 ** 2)
 

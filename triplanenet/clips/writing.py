@@ -95,12 +95,12 @@ class ClipWriter:
         self._side = self._files.enter_context(mp4_writer(self.silent, info.fps))
         self._rendered = self._files.enter_context(mp4_writer(out / RENDERED, info.fps))
 
-    def add(self, row: FrameRow, frame: np.ndarray, face: AlignedFace, view: View) -> None:
-        """Append frame ``row.index`` [H,W,3], its aligned face and the head's ``view``."""
+    def add(self, row: FrameRow, panel: Image.Image, view: View) -> None:
+        """Append frame ``row.index``: its :func:`input_panel` and the head's ``view``."""
         if self.depth_range is None:
             self.depth_range = depth_range(view.depth, view.opacity)
         depth, _ = colorize_depth(view.depth, view.opacity, near=self.depth_range[0], far=self.depth_range[1])
-        self._side(side_by_side([input_panel(frame, face, row.found), _resized(view.image, PANEL_HEIGHT),
+        self._side(side_by_side([panel, _resized(view.image, PANEL_HEIGHT),
                                  _resized(depth, PANEL_HEIGHT)]))
         self._rendered(view.image)
         self.rows.append(row)
