@@ -311,7 +311,7 @@ class Handlers:
         source = clip_jobs.video_path(video)
         session = self.workspace.session(request.session_hash or (session.key if session else uuid.uuid4().hex))
         start = time.perf_counter()
-        with self.turns.turn():
+        with self.workspace.busy(session), self.turns.turn():
             result = gpu_clip(self.pipeline, session, source, settings, reporter(progress, self.turns))
         seconds = time.perf_counter() - start
         info = " ".join([f"**{result.frames} frames** at {settings.fps:g} fps in {seconds:.0f} s "

@@ -303,6 +303,17 @@ def test_a_session_with_a_request_in_flight_is_never_evicted(tmp_path):
         workspace.require(busy)
 
 
+def test_a_session_without_a_head_is_not_evicted_while_busy(tmp_path):
+    """A clip job's session has no head (no inversion) but has a request in flight."""
+    workspace = Workspace(tmp_path / "root", max_sessions=1)
+    clip = workspace.session("clip")
+    with workspace.busy(clip):
+        started(workspace, "photo")
+        assert list(workspace.sessions) == ["clip", "photo"]
+    started(workspace, "next")
+    assert list(workspace.sessions) == ["next"]
+
+
 def dead_pid() -> int:
     """The pid of a process that has exited."""
     process = subprocess.Popen(["true"])

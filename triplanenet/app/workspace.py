@@ -124,12 +124,11 @@ class Workspace:
         return self.use(session)
 
     @contextlib.contextmanager
-    def serving(self, session: Session | None) -> Iterator[Session]:
-        """``session`` as :meth:`require` gives it, with a request in flight for the ``with`` block.
+    def busy(self, session: Session) -> Iterator[Session]:
+        """``session`` with a request in flight for the ``with`` block.
 
         Nothing evicts it meanwhile, so what the request writes stays for its client to fetch.
         """
-        session = self.require(session)
         with self.lock:
             session.in_flight += 1
         try:
@@ -138,6 +137,12 @@ class Workspace:
             with self.lock:
                 session.in_flight -= 1
             self.use(session)
+
+    @contextlib.contextmanager
+    def serving(self, session: Session | None) -> Iterator[Session]:
+        """``session`` as :meth:`require` gives it (it has a head), :meth:`busy` for the ``with`` block."""
+        with self.busy(self.require(session)) as session:
+            yield session
 
     def _idle_others(self, key: str) -> list[str]:
         """Keys of the sessions other than ``key`` with no request in flight, least recently used first."""
