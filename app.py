@@ -35,6 +35,7 @@ import gradio as gr
 import pydantic
 from gradio.exceptions import InvalidPathError
 
+import app_edit
 from triplanenet.app import Session, Workspace, allocator, clip_jobs, steps
 from triplanenet.app.turns import Turns
 from triplanenet.app.workspace import MAX_SESSIONS, OWNER_FILE
@@ -437,19 +438,22 @@ MODEL_WORK = {"concurrency_id": "model", "concurrency_limit": SHORT_CONCURRENCY,
 LONG_WORK = {"concurrency_id": "long", "concurrency_limit": LONG_CONCURRENCY, **RAW}
 
 
+def chain_results(page: Page, handlers: Handlers, event: Any, named: Callable[[str], dict[str, Any]]) -> None:
+    """Chain views -> depth -> mesh after a new head; each shows up as soon as it exists."""
+    session, mesh = page.session, [page.model3d, page.figure, page.mesh_files, page.mesh_note]
+    (event
+     .success(readable(handlers.views), [page.count, session], page.gallery, **named("views"), **MODEL_WORK)
+     .success(readable(handlers.depth), session, [page.depth_picture, page.depth_file], **named("depth"), **RAW)
+     .success(readable(handlers.mesh), [page.resolution, session], mesh, **named("mesh"), **LONG_WORK))
+
+
 def wire_events(page: Page, handlers: Handlers, demo: gr.Blocks) -> None:
     """Every event: alignment -> inversion -> views -> depth -> mesh as a chain, then the on-demand ones."""
     session = page.session
     head = [page.comparison, page.inversion_info, session]
     mesh = [page.model3d, page.figure, page.mesh_files, page.mesh_note]
     private = {"api_visibility": "private"}
-
-    def show_results(event: Any, named: Callable[[str], dict[str, Any]]) -> None:
-        """Chain views -> depth -> mesh after a new head; each shows up as soon as it exists."""
-        (event
-         .success(readable(handlers.views), [page.count, session], page.gallery, **named("views"), **MODEL_WORK)
-         .success(readable(handlers.depth), session, [page.depth_picture, page.depth_file], **named("depth"), **RAW)
-         .success(readable(handlers.mesh), [page.resolution, session], mesh, **named("mesh"), **LONG_WORK))
+    show_results = functools.partial(chain_results, page, handlers)
 
     def after_alignment(aligned: Any, public: bool) -> Any:
         """Chain inversion -> refinement -> views -> depth -> mesh after an alignment; the refinement event."""
@@ -540,9 +544,15 @@ def build_app(pipeline: Pipeline, workspace: Workspace, turns: Turns) -> gr.Bloc
         gr.Markdown(models.description(), elem_id="model-info")
         photo_section(page, models, handlers)
         views_section(page, models)
+        directions = app_edit.directions_or_none(models)
+        if directions is not None:
+            app_edit.edit_section(page, directions)
         depth_and_mesh_sections(page)
         downloads_section(page)
         wire_events(page, handlers, demo)
+        if directions is not None:
+            app_edit.wire_edit_events(page, app_edit.EditHandlers(directions, workspace, turns), readable, MODEL_WORK,
+                                      functools.partial(chain_results, page, handlers))
         video_section(page, handlers)
     return demo
 
