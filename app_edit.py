@@ -4,7 +4,7 @@ A slider per direction of the running checkpoint (amounts in spreads, -3..3). Re
 edited head at the sliders' view (yaw, pitch), without keeping it; **Apply edit** (the ``/edit`` endpoint:
 a JSON object of attribute -> amount) makes the edited head the session's result, so the gallery, depth,
 mesh, downloads and the saved inversion follow; **Reset** (``/reset_edit``) goes back to the unedited head.
-The work is in :mod:`triplanenet.app.edits`; this module is its Gradio part, kept out of ``app.py``, which
+The work is in :mod:`triplanenet.app.edit_steps`; this module is its Gradio part, kept out of ``app.py``, which
 passes in its error wrapper, its concurrency settings and its chain of results.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from triplanenet.app import Session, Workspace, edits, steps
+from triplanenet.app import Session, Workspace, edit_steps, steps
 from triplanenet.app.turns import Turns
 from triplanenet.editing import AMOUNT_LIMIT, Directions
 from triplanenet.inversion.modes import ModelSet
@@ -26,14 +26,14 @@ SLIDER_STEP = 0.1
 SLIDERS_PER_ROW = 5
 PRIVATE = {"api_visibility": "private"}
 
-gpu_edited_view = spaces.GPU(duration=20)(edits.edited_view)
-gpu_edited_head = spaces.GPU(duration=20)(edits.edited_head)
+gpu_edited_view = spaces.GPU(duration=20)(edit_steps.edited_view)
+gpu_edited_head = spaces.GPU(duration=20)(edit_steps.edited_head)
 
 
 def directions_or_none(models: ModelSet) -> Directions | None:
     """The running checkpoint's edit directions, or None (logged with the reason): the page goes without Edit."""
     try:
-        return edits.load_directions(models)
+        return edit_steps.load_directions(models)
     except (ValueError, OSError) as exc:
         print(f"warning: no Edit section: the edit directions of {models.source!r} cannot be used: {exc}",
               file=sys.stderr, flush=True)
@@ -48,33 +48,33 @@ class EditHandlers:
 
     def amounts(self, *values: object) -> dict[str, object]:
         """The sliders' values as the JSON object ``/edit`` takes."""
-        return edits.slider_amounts(values, self.directions)
+        return edit_steps.slider_amounts(values, self.directions)
 
     def view(self, yaw: float, pitch: float, amounts: object, session: Session | None):
         """A slider was released: the unedited head with the sliders' edit, from yaw/pitch (nothing is applied)."""
-        checked = edits.parse_amounts(amounts, self.directions)
-        edits.check_inverted(session)
+        checked = edit_steps.parse_amounts(amounts, self.directions)
+        edit_steps.check_inverted(session)
         with self.workspace.serving(session) as session, self.turns.turn():
-            return gpu_edited_view(edits.editor(session, self.directions), checked, yaw, pitch)
+            return gpu_edited_view(edit_steps.editor(session, self.directions), checked, yaw, pitch)
 
     def apply(self, amounts: object, session: Session | None):
         """Apply ``amounts`` (attribute -> spreads, -3..3, counted from the unedited head): input | edited head
         at the photo's camera, and a summary. Views, depth, mesh and the saved inversion follow the edit."""
-        checked = edits.parse_amounts(amounts, self.directions)
-        edits.check_inverted(session)
+        checked = edit_steps.parse_amounts(amounts, self.directions)
+        edit_steps.check_inverted(session)
         with self.workspace.serving(session) as session:
-            editor = edits.editor(session, self.directions)
+            editor = edit_steps.editor(session, self.directions)
             with self.turns.turn():
                 edited, view = gpu_edited_head(editor, checked)
-            edits.keep(session, edited, view)
-            return steps.comparison(edited, view), edits.summary(edited)
+            edit_steps.keep(session, edited, view)
+            return steps.comparison(edited, view), edit_steps.summary(edited)
 
     def reset(self, session: Session | None):
         """Undo the applied edit: input | unedited head, and a summary."""
-        edits.check_inverted(session)
+        edit_steps.check_inverted(session)
         with self.workspace.serving(session) as session:
-            inversion, view = edits.reset(session)
-            return steps.comparison(inversion, view), edits.summary(inversion)
+            inversion, view = edit_steps.reset(session)
+            return steps.comparison(inversion, view), edit_steps.summary(inversion)
 
     def zeros(self) -> list[float]:
         """Every slider back to 0 (after Reset)."""
@@ -91,7 +91,7 @@ def edit_section(page: Any, directions: Directions) -> None:
     for row in range(0, len(names), SLIDERS_PER_ROW):
         with gr.Row():
             page.edit_sliders += [gr.Slider(-AMOUNT_LIMIT, AMOUNT_LIMIT, value=0, step=SLIDER_STEP, label=name,
-                                            info=edits.describe(directions, name), elem_id=f"edit-{name}",
+                                            info=edit_steps.describe(directions, name), elem_id=f"edit-{name}",
                                             min_width=160) for name in names[row:row + SLIDERS_PER_ROW]]
     with gr.Row():
         page.edit_apply = gr.Button("Apply edit", variant="primary", scale=3, elem_id="edit-apply")

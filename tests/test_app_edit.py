@@ -18,7 +18,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 import triplanenet  # noqa: E402
 from app_server import AppServer, start_app  # noqa: E402
 from test_app import picture  # noqa: E402
-from triplanenet.app import edits  # noqa: E402
+from triplanenet.app import edit_steps  # noqa: E402
 from triplanenet.editing import directions_for  # noqa: E402
 from triplanenet.editing.directions import DIRECTIONS_NAME  # noqa: E402
 from triplanenet.loading.bundled import BUNDLED_DIR  # noqa: E402
@@ -132,13 +132,13 @@ def _decoded(text: str) -> list[object]:
 
 def test_amounts_are_checked_like_the_command_line(generator):
     directions = directions_for("bundled", generator)
-    assert edits.parse_amounts('{"smile": "1.5", "glasses": 2}', directions) == {"smile": 1.5, "glasses": 2.0}
-    assert edits.slider_amounts([0] * len(directions.names), directions) == dict.fromkeys(directions.names, 0)
+    assert edit_steps.parse_amounts('{"smile": "1.5", "glasses": 2}', directions) == {"smile": 1.5, "glasses": 2.0}
+    assert edit_steps.slider_amounts([0] * len(directions.names), directions) == dict.fromkeys(directions.names, 0)
     for value in (True, False):
         with pytest.raises(ValueError, match="must be a number"):
-            edits.parse_amounts({"smile": value}, directions)
+            edit_steps.parse_amounts({"smile": value}, directions)
     with pytest.raises(ValueError, match="expected 10 slider values"):
-        edits.slider_amounts([0], directions)
+        edit_steps.slider_amounts([0], directions)
 
 
 def test_a_malformed_directions_file_leaves_the_page_without_edit(tmp_path, capsys):
