@@ -8,7 +8,7 @@ bundled offline model). This file is the page only; the work is in :mod:`triplan
 It is read top to bottom: how an error reaches the user (:func:`readable`), what each event
 does (:class:`Handlers`, one method per API endpoint), the page's sections (photo and
 inversion, views, depth and mesh, downloads), and how events chain (:func:`wire_events`).
-It is longer than our other modules because all of the Gradio code lives here and nowhere else.
+It is longer than our other modules because the Gradio code lives here (the Edit section's in ``app_edit.py``).
 """
 from __future__ import annotations
 

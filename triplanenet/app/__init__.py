@@ -11,7 +11,7 @@
 * :mod:`.turns`: model work one unit at a time, first come, first served;
 * :mod:`.allocator`: glibc's allocator tuned for a server.
 
-Nothing here imports Gradio; ``app.py`` is the page over it.
+Nothing here imports Gradio; ``app.py`` (with ``app_edit.py``, its Edit section) is the page over it.
 """
 from .session import Session
 from .workspace import Workspace
