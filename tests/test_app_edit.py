@@ -17,7 +17,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 import triplanenet  # noqa: E402
 from app_server import AppServer, start_app  # noqa: E402
-from test_app import picture  # noqa: E402
+from test_app import CLIENT_TIMEOUT, picture  # noqa: E402
 from triplanenet.app import edit_steps  # noqa: E402
 from triplanenet.editing import directions_for  # noqa: E402
 from triplanenet.editing.directions import DIRECTIONS_NAME  # noqa: E402
@@ -40,7 +40,8 @@ def generator():
 
 
 def connect(server: AppServer, tmp_path) -> Client:
-    return Client(server.url, verbose=False, download_files=tmp_path / "downloads", analytics_enabled=False)
+    return Client(server.url, verbose=False, download_files=tmp_path / "downloads", analytics_enabled=False,
+                  httpx_kwargs={"timeout": CLIENT_TIMEOUT})
 
 
 def inverted(server: AppServer, astronaut, tmp_path) -> Client:
