@@ -80,6 +80,10 @@ class EditHandlers:
         """Every slider back to 0 (after Reset)."""
         return [0.0] * len(self.directions.names)
 
+    def new_head(self) -> list[object]:
+        """A new head is on its way (Reconstruct, an example, Refine): every slider at 0, no summary."""
+        return [*self.zeros(), ""]
+
 
 def edit_section(page: Any, directions: Directions) -> None:
     """The sliders, Apply edit and Reset, and the summary; the sliders' JSON for ``/edit`` is hidden."""
@@ -102,7 +106,8 @@ def edit_section(page: Any, directions: Directions) -> None:
 
 def wire_edit_events(page: Any, handlers: EditHandlers, readable: Callable[[Callable], Callable],
                      model_work: dict[str, Any], show_results: Callable[[Any, Callable[[str], dict]], None]) -> None:
-    """Slider release -> preview; Apply edit -> ``/edit`` -> views, depth, mesh; Reset -> ``/reset_edit`` -> the same.
+    """Slider release -> preview; Apply edit -> ``/edit`` -> views, depth, mesh; Reset -> ``/reset_edit`` -> the same;
+    a new head (Reconstruct, an example, Refine) puts the sliders back to 0.
 
     ``readable``, ``model_work`` and ``show_results`` are ``app.py``'s error wrapper, concurrency settings
     of short model work, and chain of views -> depth -> mesh after a new head.
@@ -121,3 +126,5 @@ def wire_edit_events(page: Any, handlers: EditHandlers, readable: Callable[[Call
     reset = page.edit_reset.click(readable(handlers.reset), session, head, api_name="reset_edit", **raw)
     reset.success(handlers.zeros, None, sliders, queue=False, **PRIVATE)
     show_results(reset, lambda name: {"api_name": f"{name}_after_reset", **PRIVATE})
+    gr.on([page.run.click, page.examples.dataset.click, page.refine.click], handlers.new_head, None,
+          [*sliders, page.edit_info], queue=False, **PRIVATE)

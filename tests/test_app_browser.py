@@ -111,7 +111,7 @@ RELEASE_SMILE = (f"(() => {{ const range = document.querySelector('{EDIT_SLIDER}
 
 def test_the_edit_sliders_preview_and_apply(page_url, tmp_path):
     """The Edit section shows a slider per attribute; releasing one re-renders the view beside the sliders;
-    Apply edit carries the edit to the views, depth and mesh (new files)."""
+    Apply edit carries the edit to the views, depth and mesh (new files); Reset undoes it, sliders at 0."""
     browser = Browser(CHROMIUM, [*OFFLINE_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,3200"])
     errors = "Array.from(document.querySelectorAll('[data-testid=\"toast-body\"]')).map(e => e.innerText)"
     try:
@@ -135,5 +135,10 @@ def test_the_edit_sliders_preview_and_apply(page_url, tmp_path):
         assert browser.wait_for(applied, 120), f"the edit was not applied; messages: {browser.evaluate(errors)}"
         ARTIFACTS.mkdir(exist_ok=True)
         browser.screenshot(ARTIFACTS / "app-edited.png")
+
+        browser.evaluate("document.querySelector('#edit-reset').click()")
+        reset = (f"document.body.innerText.includes('No edit applied') && "
+                 f"document.querySelector('{EDIT_SLIDER}').value === '0'")
+        assert browser.wait_for(reset, 60), f"Reset did not undo the edit; messages: {browser.evaluate(errors)}"
     finally:
         browser.close()
