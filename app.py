@@ -8,7 +8,7 @@ bundled offline model). This file is the page only; the work is in :mod:`triplan
 It is read top to bottom: how an error reaches the user (:func:`readable`), what each event
 does (:class:`Handlers`, one method per API endpoint), the page's sections (photo and
 inversion, views, depth and mesh, downloads), and how events chain (:func:`wire_events`).
-It is longer than our other modules because all of the Gradio code lives here and nowhere else.
+It is longer than our other modules because the Gradio code lives here (the Edit section's in ``app_edit.py``).
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from gradio.exceptions import InvalidPathError
 
 from starlette.middleware import Middleware
 
+import app_edit
 from triplanenet.app import Session, Workspace, allocator, clip_jobs, steps
 from triplanenet.app.body_limit import BodyLimit, body_limit_bytes
 from triplanenet.app.turns import Turns
@@ -449,19 +450,22 @@ MODEL_WORK = {"concurrency_id": "model", "concurrency_limit": SHORT_CONCURRENCY,
 LONG_WORK = {"concurrency_id": "long", "concurrency_limit": LONG_CONCURRENCY, **RAW}
 
 
+def chain_results(page: Page, handlers: Handlers, event: Any, named: Callable[[str], dict[str, Any]]) -> None:
+    """Chain views -> depth -> mesh after a new head; each shows up as soon as it exists."""
+    session, mesh = page.session, [page.model3d, page.figure, page.mesh_files, page.mesh_note]
+    (event
+     .success(readable(handlers.views), [page.count, session], page.gallery, **named("views"), **MODEL_WORK)
+     .success(readable(handlers.depth), session, [page.depth_picture, page.depth_file], **named("depth"), **RAW)
+     .success(readable(handlers.mesh), [page.resolution, session], mesh, **named("mesh"), **LONG_WORK))
+
+
 def wire_events(page: Page, handlers: Handlers, demo: gr.Blocks) -> None:
     """Every event: alignment -> inversion -> views -> depth -> mesh as a chain, then the on-demand ones."""
     session = page.session
     head = [page.comparison, page.inversion_info, session]
     mesh = [page.model3d, page.figure, page.mesh_files, page.mesh_note]
     private = {"api_visibility": "private"}
-
-    def show_results(event: Any, named: Callable[[str], dict[str, Any]]) -> None:
-        """Chain views -> depth -> mesh after a new head; each shows up as soon as it exists."""
-        (event
-         .success(readable(handlers.views), [page.count, session], page.gallery, **named("views"), **MODEL_WORK)
-         .success(readable(handlers.depth), session, [page.depth_picture, page.depth_file], **named("depth"), **RAW)
-         .success(readable(handlers.mesh), [page.resolution, session], mesh, **named("mesh"), **LONG_WORK))
+    show_results = functools.partial(chain_results, page, handlers)
 
     def after_alignment(aligned: Any, public: bool) -> Any:
         """Chain inversion -> refinement -> views -> depth -> mesh after an alignment; the refinement event."""
@@ -552,9 +556,15 @@ def build_app(pipeline: Pipeline, workspace: Workspace, turns: Turns) -> gr.Bloc
         gr.Markdown(models.description(), elem_id="model-info")
         photo_section(page, models, handlers)
         views_section(page, models)
+        directions = app_edit.directions_or_none(models)
+        if directions is not None:
+            app_edit.edit_section(page, directions)
         depth_and_mesh_sections(page)
         downloads_section(page)
         wire_events(page, handlers, demo)
+        if directions is not None:
+            app_edit.wire_edit_events(page, app_edit.EditHandlers(directions, workspace, turns), readable, MODEL_WORK,
+                                      functools.partial(chain_results, page, handlers))
         video_section(page, handlers)
     return demo
 

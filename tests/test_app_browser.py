@@ -100,3 +100,45 @@ def test_an_example_runs_the_whole_flow(page_url, tmp_path):
         browser.screenshot(ARTIFACTS / "app-refined.png")
     finally:
         browser.close()
+
+
+EDIT_SLIDER = "#edit-smile input[type=range]"
+RELEASE_SMILE = (f"(() => {{ const range = document.querySelector('{EDIT_SLIDER}'); range.value = '2'; "
+                 "range.dispatchEvent(new Event('input', {bubbles: true})); "
+                 "range.dispatchEvent(new PointerEvent('pointerup', {bubbles: true})); })()")
+"""Drag the smile slider to 2 and let go, as Gradio's slider sees it (an input event, then pointerup: release)."""
+
+
+def test_the_edit_sliders_preview_and_apply(page_url, tmp_path):
+    """The Edit section shows a slider per attribute; releasing one re-renders the view beside the sliders;
+    Apply edit carries the edit to the views, depth and mesh (new files); Reset undoes it, sliders at 0."""
+    browser = Browser(CHROMIUM, [*OFFLINE_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,3200"])
+    errors = "Array.from(document.querySelectorAll('[data-testid=\"toast-body\"]')).map(e => e.innerText)"
+    try:
+        browser.open(page_url)
+        assert browser.wait_for("!!document.querySelector('[data-testid=\"dataset-cell-0-0\"]')", 60)
+        sliders = browser.evaluate("Array.from(document.querySelectorAll('[id^=\"edit-\"] input[type=range]'))"
+                                   ".map(e => e.closest('[id^=\"edit-\"]').id)")
+        assert sliders[:3] == ["edit-smile", "edit-glasses", "edit-beard"] and len(sliders) == 10, sliders
+        browser.evaluate("document.querySelector('[data-testid=\"dataset-cell-0-0\"]').click()")
+        finished = ("document.body.innerText.includes('Refined in') && !!document.querySelector('#mesh3d canvas') "
+                    "&& /head-[0-9a-f]{8}/.test(document.body.innerText)")
+        assert browser.wait_for(finished, 240), f"the flow did not finish; messages: {browser.evaluate(errors)}"
+        browser.evaluate(RELEASE_SMILE)
+        previewed = "!!document.querySelector('#novel-view img') && !!document.querySelector('#novel-view img').src"
+        assert browser.wait_for(previewed, 60), f"no edited view; messages: {browser.evaluate(errors)}"
+
+        unedited = re.search(r"head-[0-9a-f]{8}", browser.evaluate("document.body.innerText")).group()
+        browser.evaluate("document.querySelector('#edit-apply').click()")
+        applied = (f"document.body.innerText.includes('Edit applied') && /head-[0-9a-f]{{8}}/.test("
+                   f"document.body.innerText) && !document.body.innerText.includes('{unedited}')")
+        assert browser.wait_for(applied, 120), f"the edit was not applied; messages: {browser.evaluate(errors)}"
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.screenshot(ARTIFACTS / "app-edited.png")
+
+        browser.evaluate("document.querySelector('#edit-reset').click()")
+        reset = (f"document.body.innerText.includes('No edit applied') && "
+                 f"document.querySelector('{EDIT_SLIDER}').value === '0'")
+        assert browser.wait_for(reset, 60), f"Reset did not undo the edit; messages: {browser.evaluate(errors)}"
+    finally:
+        browser.close()

@@ -4,12 +4,14 @@
   inversion (-> refinement), over the checkpoint loaded once per process;
 * :mod:`.steps`: each endpoint's work, its settings checked, through the pipeline and
   :mod:`triplanenet.outputs` (views, depth, mesh, video);
+* :mod:`.edit_steps`: the Edit section's work (the checkpoint's directions, the amounts a client sends, a
+  session's preview, Apply and Reset);
 * :mod:`.session`: a session's current inversion and its output folder; :mod:`.workspace`: all sessions,
   their bounds and their cleanup;
 * :mod:`.turns`: model work one unit at a time, first come, first served;
 * :mod:`.allocator`: glibc's allocator tuned for a server.
 
-Nothing here imports Gradio; ``app.py`` is the page over it.
+Nothing here imports Gradio; ``app.py`` (with ``app_edit.py``, its Edit section) is the page over it.
 """
 from .session import Session
 from .workspace import Workspace

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..editing import Editor
 from ..inversion.result import Inversion
 from ..outputs.exports import save_mesh, to_trimesh
 from ..outputs.meshes import Mesh
@@ -43,7 +44,9 @@ OBJ_COMPRESSION = 1
 class Session:
     """One user's results: ``inversion`` and its ``input_view`` (the render at the photo's camera).
 
-    ``result_id`` names the files of the current inversion; ``folder`` is where they go.
+    ``result_id`` names the files of the current inversion; ``folder`` is where they go. When the current
+    inversion is an applied edit, ``unedited`` holds the inversion and view it was made from (Reset goes back
+    to them); ``editor`` is the edit section's :class:`~triplanenet.editing.Editor` of the unedited inversion.
     """
 
     key: str
@@ -51,6 +54,8 @@ class Session:
     served: Path | None = None
     inversion: Inversion | None = None
     input_view: View | None = None
+    unedited: tuple[Inversion, View] | None = None
+    editor: Editor | None = field(default=None, repr=False)
     result_id: str = ""
     written: list[Path] = field(default_factory=list)
     ended: str = ""
@@ -61,12 +66,15 @@ class Session:
     after_write: Callable[[], None] = field(default=lambda: None, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def start(self, inversion: Inversion, input_view: View) -> None:
-        """Make ``inversion`` the current result (new file names; the previous result's files are deleted)."""
+    def start(self, inversion: Inversion, input_view: View, unedited: tuple[Inversion, View] | None = None) -> None:
+        """Make ``inversion`` the current result (new file names; the previous result's files are deleted).
+
+        ``unedited``: the inversion and view that ``inversion`` is an edit of; None: a new head (its own base).
+        """
         with self.lock:
             self._check_live()
             self._delete_files()
-            self.inversion, self.input_view = inversion, input_view
+            self.inversion, self.input_view, self.unedited = inversion, input_view, unedited
             self.result_id = uuid.uuid4().hex[:8]
 
     def _check_live(self) -> None:
@@ -148,7 +156,7 @@ class Session:
         """Forget the result and delete the folder and the served copies; ``why`` (if given) marks it evicted."""
         with self.lock:
             self.ended = why
-            self.inversion = self.input_view = None
+            self.inversion = self.input_view = self.unedited = self.editor = None
             self._delete_files()
             shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -8,7 +8,7 @@
   user input (names, amounts in -3..3, which generator made the inversion).
 """
 from .directions import ATTRIBUTES, Directions, directions_for, write_attribute_directions
-from .edit import AMOUNT_LIMIT, Editor, check_generator, edit, parse_settings
+from .edit import AMOUNT_LIMIT, Editor, check_amounts, check_generator, edit, parse_settings
 
-__all__ = ["AMOUNT_LIMIT", "ATTRIBUTES", "Directions", "Editor", "check_generator", "directions_for", "edit",
-           "parse_settings", "write_attribute_directions"]
+__all__ = ["AMOUNT_LIMIT", "ATTRIBUTES", "Directions", "Editor", "check_amounts", "check_generator", "directions_for",
+           "edit", "parse_settings", "write_attribute_directions"]

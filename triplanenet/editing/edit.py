@@ -24,11 +24,14 @@ AMOUNT_LIMIT = 3.0
 
 
 def check_amount(name: str, value: object) -> float:
-    """``value`` as a float in -3..3; otherwise a ``ValueError`` that names the direction."""
+    """``value`` as a float in -3..3; otherwise a ``ValueError`` that names the direction (a boolean, as a JSON
+    client may send, is not a number)."""
     try:
+        if isinstance(value, bool):
+            raise TypeError(value)
         amount = float(str(value).strip()) if isinstance(value, str) else float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"the amount of {name!r} must be a number, got {value!r}") from None
+        raise ValueError(f"the amount of {name!r} must be a number, got {value!r:.40}") from None
     if not math.isfinite(amount) or abs(amount) > AMOUNT_LIMIT:
         raise ValueError(f"the amount of {name!r} must be between -{AMOUNT_LIMIT:g} and {AMOUNT_LIMIT:g} "
                          f"(spreads of the attribute), got {value!r}")
