@@ -34,7 +34,6 @@ from typing import Any
 import gradio as gr
 import pydantic
 from gradio.exceptions import InvalidPathError
-
 from starlette.middleware import Middleware
 
 import app_edit
