@@ -7,7 +7,8 @@ tri-plane correction is the *branch*, :meth:`~triplanenet.models.triplanenet.Tri
 """
 from .fit import (DEFAULT_STEPS, STEP_LIMITS, RefineProgress, RefineSettings, check_steps, refine,
                   refinement_steps)
-from .together import MAX_PHOTOS, check_photo_count, joint_head, refine_together
+from .together import MAX_PHOTOS, check_photo_count, joint_head, most_frontal, refine_together
 
 __all__ = ["DEFAULT_STEPS", "MAX_PHOTOS", "RefineProgress", "RefineSettings", "STEP_LIMITS", "check_photo_count",
-           "check_steps", "joint_head", "refine", "refine_together", "refinement_steps"]
+           "check_steps", "joint_head", "most_frontal",
+           "refine", "refine_together", "refinement_steps"]

@@ -39,19 +39,20 @@ def most_frontal(camera: torch.Tensor) -> int:
     return int((yaw.square() + pitch.square()).argmin())
 
 
-def joint_head(inversions: Sequence[Inversion]) -> Inversion:
+def joint_head(inversions: Sequence[Inversion], start: int | None = None) -> Inversion:
     """One head for the photos of ``inversions`` (one-face inversions of one person, each with its
-    ``input_image`` [1,3,R,R] and ``camera`` [1,25]): the most frontal one's encoder head, with all
-    photos [1,K,3,R,R] and cameras [1,K,25] recorded for :func:`~triplanenet.refinement.refine` to fit."""
+    ``input_image`` [1,3,R,R] and ``camera`` [1,25]): the encoder head of photo ``start`` (default: the
+    most frontal), with all photos [1,K,3,R,R] and cameras [1,K,25] recorded for
+    :func:`~triplanenet.refinement.refine` to fit."""
     check_photo_count(len(inversions))
     if any(len(inversion) != 1 or inversion.input_image is None for inversion in inversions):
         raise ValueError("Each photo must be a one-face inversion that carries its photo (input_image)")
     if len({tuple(inversion.input_image.shape) for inversion in inversions}) != 1:
         raise ValueError("The photos must be aligned crops of the same size")
     camera = torch.cat([inversion.camera for inversion in inversions])
-    start = inversions[most_frontal(camera)]
+    head = inversions[most_frontal(camera) if start is None else start]
     photos = torch.cat([inversion.input_image for inversion in inversions])
-    return replace(start, photos=photos[None], photo_cameras=camera[None])
+    return replace(head, photos=photos[None], photo_cameras=camera[None])
 
 
 def refine_together(inversions: Sequence[Inversion], settings: RefineSettings = RefineSettings(),
