@@ -5,11 +5,19 @@ pipeline and command-line tests use the bundled model on real photos of one pers
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import triplanenet
-from triplanenet import Inversion, TriPlaneGenerator, cameras
+from triplanenet import Inversion, TriPlaneGenerator, cameras, cli
+from triplanenet.loading import bundled
+from triplanenet.pipeline import identity_warnings
+from triplanenet.preprocess import align_face
 from triplanenet.refinement import (MAX_PHOTOS, RefineSettings, joint_head, refine, refine_together,
                                     refinement_steps)
 
@@ -67,3 +75,56 @@ def test_files_without_photos_still_load(photos, tmp_path):
 def test_too_many_photos_is_a_readable_error(photos):
     with pytest.raises(ValueError, match=f"1 to {MAX_PHOTOS} photos"):
         refine_together(photos * 3, QUICK)
+
+
+needs_bundled = pytest.mark.skipif(not (bundled.BUNDLED_DIR / "model.safetensors").is_file(),
+                                   reason="the bundled model is not in assets/bundled")
+SAME_PERSON_PHOTOS = ("e3dge_372.jpg", "e3dge_443.jpg")
+"""Two photos of one actress (dlib distance 0.28, see benchmarks/people_dataset.py)."""
+STRANGER = "goae_1.jpg"
+
+
+@pytest.fixture(scope="module")
+def no_face(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("photos") / "wall.png"
+    Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(path)
+    return path
+
+
+def test_the_photo_of_someone_else_is_named(faces_dir):
+    names = [*SAME_PERSON_PHOTOS, STRANGER]
+    warnings = identity_warnings([align_face(faces_dir / name) for name in names], names)
+    assert len(warnings) == 1 and warnings[0].startswith(f"{STRANGER} may show someone else")
+
+
+def test_more_than_eight_photos_is_a_readable_error(capsys, faces_dir):
+    photos = [str(faces_dir / SAME_PERSON_PHOTOS[0])] * (MAX_PHOTOS + 1)
+    assert cli.main(["invert", *photos, "--same-person", "--out", "unused"]) == 2
+    assert f"1 to {MAX_PHOTOS} photos of one person, got {MAX_PHOTOS + 1}" in capsys.readouterr().err
+
+
+def test_several_photos_need_same_person(capsys, faces_dir):
+    photos = [str(faces_dir / name) for name in SAME_PERSON_PHOTOS]
+    assert cli.main(["invert", *photos, "--out", "unused"]) == 2
+    assert "--same-person" in capsys.readouterr().err
+
+
+@needs_bundled
+@pytest.mark.slow
+def test_the_command_line_fits_one_head_to_two_photos_and_leaves_out_the_one_without_a_face(
+        capsys, faces_dir, no_face, tmp_path):
+    photos = [str(faces_dir / name) for name in SAME_PERSON_PHOTOS]
+    code = cli.main(["invert", photos[0], str(no_face), photos[1], "--same-person", "--refine-steps", "2",
+                     "--out", str(tmp_path), "--views", "2", "--mesh-resolution", "32"])
+    err = capsys.readouterr().err
+    assert code == 0 and "warning: wall.png was left out: No face found" in err
+    assert "someone else" not in err
+    head = Inversion.load(tmp_path / "inversion.safetensors")
+    assert len(head) == 1 and head.method == "v2+refined" and head.photo_cameras.shape == (1, 2, 25)
+    for i, name in enumerate(SAME_PERSON_PHOTOS):
+        folder = tmp_path / "photos" / f"{i:02d}_{Path(name).stem}"
+        camera = json.loads((folder / "alignment.json").read_text())["camera"]
+        torch.testing.assert_close(head.photo_cameras[0, i], torch.tensor(camera, dtype=torch.float32))
+        assert Image.open(folder / "crop.png").size == (512, 512)
+    for name in ("crop.png", "alignment.json", "input_vs_reconstruction.png", "views/view_01.png"):
+        assert (tmp_path / name).is_file(), name
