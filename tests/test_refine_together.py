@@ -15,8 +15,9 @@ from PIL import Image
 
 import triplanenet
 from triplanenet import Inversion, TriPlaneGenerator, cameras, cli
+from triplanenet.app import people
 from triplanenet.loading import bundled
-from triplanenet.pipeline import identity_warnings
+from triplanenet.pipeline import Pipeline, crop_and_landmarks, identity_warnings
 from triplanenet.preprocess import align_face
 from triplanenet.refinement import (MAX_PHOTOS, RefineSettings, joint_head, refine, refine_together,
                                     refinement_steps)
@@ -93,7 +94,7 @@ def no_face(tmp_path_factory) -> Path:
 
 def test_the_photo_of_someone_else_is_named(faces_dir):
     names = [*SAME_PERSON_PHOTOS, STRANGER]
-    warnings = identity_warnings([align_face(faces_dir / name) for name in names], names)
+    warnings = identity_warnings([crop_and_landmarks(align_face(faces_dir / name)) for name in names], names)
     assert len(warnings) == 1 and warnings[0].startswith(f"{STRANGER} may show someone else")
 
 
@@ -128,3 +129,17 @@ def test_the_command_line_fits_one_head_to_two_photos_and_leaves_out_the_one_wit
         assert Image.open(folder / "crop.png").size == (512, 512)
     for name in ("crop.png", "alignment.json", "input_vs_reconstruction.png", "views/view_01.png"):
         assert (tmp_path / name).is_file(), name
+
+
+@needs_bundled
+@pytest.mark.slow
+def test_the_app_records_more_photos_on_the_sessions_head_for_refine(faces_dir, no_face):
+    pipeline = Pipeline.from_pretrained("bundled", "cpu")
+    first = pipeline.align(faces_dir / SAME_PERSON_PHOTOS[0])
+    head = pipeline.invert(first.image, first.camera, "v2")
+    more = people.add_photos(pipeline, head, [str(faces_dir / SAME_PERSON_PHOTOS[1]), str(no_face)], "v2")
+    assert torch.equal(more.inversion.ws, head.ws) and more.inversion.photos.shape[:2] == (1, 2)
+    assert [caption.split(":")[0] for _, caption in more.gallery] == [SAME_PERSON_PHOTOS[1]]
+    assert "wall.png was left out" in more.summary and "someone else" not in more.summary
+    with pytest.raises(ValueError, match=f"Up to {people.MORE_PHOTOS} more photos"):
+        people.add_photos(pipeline, head, [str(no_face)] * MAX_PHOTOS, "v2")

@@ -106,20 +106,25 @@ class PersonReconstruction:
                                                                                      video)
 
 
-def identity_warnings(faces: Sequence[AlignedFace], names: Sequence[str]) -> list[str]:
+def identity_warnings(crops: Sequence[tuple[np.ndarray, np.ndarray]], names: Sequence[str]) -> list[str]:
     """Warnings naming the photos whose face matches none of the others (dlib distance >= 0.6 to every other
-    photo), or saying why identity could not be checked."""
-    if len(faces) < 2:
+    photo), or saying why identity could not be checked. ``crops``: each aligned crop [S,S,3] uint8 with its
+    68 landmarks [68,2] (crop pixels)."""
+    if len(crops) < 2:
         return []
     try:
         identity = FaceIdentity()
     except FaceError as exc:
         return [f"Could not check that the photos show one person: {exc}"]
-    descriptors = np.stack([identity.descriptor(np.asarray(face.image.convert("RGB")), face.landmarks_crop)
-                            for face in faces])
+    descriptors = np.stack([identity.descriptor(crop, landmarks) for crop, landmarks in crops])
     return [f"{names[i]} may show someone else: its face matches none of the other photos (dlib distance "
             f"{distance:.2f} to the closest, {SAME_PERSON} or more is another person). It was fitted anyway; "
             "leave it out if it is not the same person." for i, distance in unmatched(descriptors)]
+
+
+def crop_and_landmarks(face: AlignedFace) -> tuple[np.ndarray, np.ndarray]:
+    """An aligned face's crop [512,512,3] uint8 and its 68 landmarks [68,2] in crop pixels."""
+    return np.asarray(face.image.convert("RGB")), face.landmarks_crop
 
 
 def photo_name(photo: ImageSource, index: int) -> str:
@@ -179,7 +184,7 @@ class Pipeline:
                 warnings.append(f"{photo_name(photo, i)} was left out: {exc}")
         if not faces:
             raise FaceError("None of the photos has a usable face:\n" + "\n".join(warnings))
-        warnings += identity_warnings(faces, names)
+        warnings += identity_warnings([crop_and_landmarks(face) for face in faces], names)
         inversions = [self.invert(face.image, face.camera, mode) for face in faces]
         start = most_frontal(torch.cat([inversion.camera for inversion in inversions]))
         head = joint_head(inversions, start)
