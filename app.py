@@ -37,7 +37,7 @@ from gradio.exceptions import InvalidPathError
 from starlette.middleware import Middleware
 
 import app_edit
-from triplanenet.app import Session, Workspace, allocator, clip_jobs, steps
+from triplanenet.app import Session, Workspace, allocator, clip_jobs, people, steps
 from triplanenet.app.body_limit import BodyLimit, body_limit_bytes
 from triplanenet.app.turns import Turns
 from triplanenet.app.workspace import MAX_SESSIONS, OWNER_FILE
@@ -86,6 +86,7 @@ gpu_mesh = spaces.GPU(duration=90)(steps.mesh)
 gpu_turntable = spaces.GPU(duration=180)(steps.turntable_frames)
 gpu_refine = spaces.GPU(duration=180)(steps.refine)
 gpu_clip = spaces.GPU(duration=600)(clip_jobs.run)
+gpu_add_photos = spaces.GPU(duration=60)(people.add_photos)
 
 
 def inline_bytes(url: str) -> bytes:
@@ -318,6 +319,17 @@ class Handlers:
                          f"({seconds / max(result.frames, 1):.1f} s per frame).", *result.notes])
         return str(result.files[0]), [str(path) for path in result.files], info, session
 
+    def add_photos(self, files: list | None, mode: str, session: Session | None, progress=gr.Progress()):
+        """More photos of the same person, each aligned and shown with its camera; Refine then fits them all."""
+        photos = [photo_source(file) for file in files or []]
+        with self.workspace.serving(session) as session:
+            inversion, input_view = session.require()
+            progress(0.1, desc=f"aligning and inverting {len(photos)} more photos")
+            with self.turns.turn():
+                more = gpu_add_photos(self.pipeline, inversion, photos, mode)
+            session.start(more.inversion, input_view)
+        return more.gallery, more.summary, session
+
     def save_inversion(self, session: Session | None):
         """The current inversion as .safetensors (``triplanenet.Inversion.load``)."""
         with self.workspace.serving(session) as session:
@@ -392,6 +404,14 @@ def photo_section(page: Page, models: ModelSet, handlers: Handlers) -> None:
         with gr.Row():
             page.crop = gr.Image(label="Aligned crop", type="pil", format="png", interactive=False)
             page.camera = gr.JSON(label="EG3D camera label (16 cam2world + 9 intrinsics)")
+    with gr.Accordion(f"More photos of the same person (up to {people.MORE_PHOTOS} more): Refine fits the head to "
+                      "all of them", open=False):
+        with gr.Row():
+            page.more_photos = gr.File(label="Other photos of this person", file_count="multiple",
+                                       file_types=["image"])
+            page.more_gallery = gr.Gallery(label="Aligned, with their cameras", columns=4, height=240, format="png")
+        page.add_photos = gr.Button("Add them to the head", elem_id="add-photos")
+        page.more_info = gr.Markdown(label="More photos")
     page.examples = gr.Examples([[str(path), 0] for path in EXAMPLES], inputs=[page.photo, page.face_index],
                                 outputs=[page.preview, page.alignment_info, page.crop, page.camera],
                                 fn=readable(handlers.align), cache_examples=True, cache_mode="lazy",
@@ -499,6 +519,8 @@ def wire_events(page: Page, handlers: Handlers, demo: gr.Blocks) -> None:
                             **LONG_WORK)
     page.save_button.click(readable(handlers.save_inversion), session, page.inversion_file, api_name="inversion",
                            **RAW)
+    page.add_photos.click(readable(handlers.add_photos), [page.more_photos, page.mode, session],
+                          [page.more_gallery, page.more_info, session], api_name="add_photos", **MODEL_WORK)
     demo.load(handlers.page_opened, **private)
     demo.unload(handlers.end_session)
 

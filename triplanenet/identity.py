@@ -66,3 +66,12 @@ class FaceIdentity:
         if image.shape != reference.shape:
             raise ValueError(f"images must have the same size, got {image.shape} and {reference.shape}")
         return float(np.linalg.norm(self.descriptor(image, landmarks) - self.descriptor(reference, landmarks)))
+
+
+def unmatched(descriptors: np.ndarray) -> list[tuple[int, float]]:
+    """The faces that match none of the others: (index, distance to the closest other face) for each face
+    of ``descriptors`` [K,128] whose closest other face is :data:`SAME_PERSON` or more away (K >= 2)."""
+    distances = np.linalg.norm(descriptors[:, None] - descriptors[None], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    closest = distances.min(1)
+    return [(int(i), float(closest[i])) for i in np.flatnonzero(closest >= SAME_PERSON)]

@@ -11,6 +11,7 @@ evaluation) runs, with its defaults in one place.
     pipeline = Pipeline.from_pretrained()                 # the bundled model, or any checkpoint
     head = pipeline("photo.jpg", refine_steps=20)         # a Reconstruction: face + inversion
     head.save("out/")                                     # crop, camera, inversion, views, depth, mesh
+    person = pipeline.person(["a.jpg", "b.jpg"], refine_steps=20)  # several photos of one person, one head
 
 Like TripoSR's system (``model(image)`` -> scene codes, then render and mesh them), the
 pipeline makes the head and :mod:`triplanenet.outputs` looks at it.
@@ -18,13 +19,16 @@ pipeline makes the head and :mod:`triplanenet.outputs` looks at it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 import torch
 
 from .cameras import CameraInput
+from .identity import SAME_PERSON, FaceIdentity, unmatched
 from .image_tensors import ImageInput
 from .inversion.encoding import invert
 from .inversion.modes import ModelSet, get_model_set
@@ -32,9 +36,10 @@ from .inversion.result import Inversion
 from .outputs.saving import write_meshes, write_turntable, write_views
 from .outputs.surface import MESH_RESOLUTION, head_mesh
 from .outputs.views import gallery, input_view, to_uint8
-from .preprocess import AlignedFace, align_face
+from .preprocess import AlignedFace, FaceError, align_face
 from .preprocess.images import ImageSource
-from .refinement import RefineProgress, RefineSettings, check_steps, refine, refinement_steps
+from .refinement import (RefineProgress, RefineSettings, check_photo_count, check_steps, joint_head, most_frontal,
+                         refine, refinement_steps)
 
 VIEW_COUNT = 8
 """Views a saved reconstruction writes (the app shows the model's own default, 3 or 5)."""
@@ -73,6 +78,60 @@ class Reconstruction:
         return written + write_meshes(mesh, [out / f"mesh{suffix}" for suffix in MESH_FORMATS])
 
 
+@dataclass
+class PersonReconstruction:
+    """Several photos of one person, one head: the aligned ``faces`` that were used (named ``names``), the
+    ``inversion`` fitted to all of them (batch 1; its ``photo_cameras`` [1,K,25] follow ``faces``), the index
+    ``start`` of the photo the fit started from, and ``warnings`` a person should read (photos left out,
+    photos that may show someone else)."""
+
+    faces: list[AlignedFace]
+    names: list[str]
+    inversion: Inversion
+    start: int
+    warnings: list[str] = field(default_factory=list)
+
+    def save(self, out: str | Path, views: int = VIEW_COUNT, mesh_resolution: int = MESH_RESOLUTION,
+             video: bool = False) -> list[Path]:
+        """Write what :meth:`Reconstruction.save` writes for the head (crop and alignment of the start photo),
+        and ``photos/NN_NAME/crop.png`` and ``alignment.json`` (its camera) for every photo."""
+        out = Path(out)
+        for i, (face, name) in enumerate(zip(self.faces, self.names)):
+            folder = out / "photos" / f"{i:02d}_{Path(name).stem}"
+            folder.mkdir(parents=True, exist_ok=True)
+            face.image.save(folder / "crop.png")
+            (folder / "alignment.json").write_text(json.dumps(face.to_dict(), indent=2))
+        photos = sorted(out.glob("photos/*/*"))
+        return photos + Reconstruction(self.faces[self.start], self.inversion).save(out, views, mesh_resolution,
+                                                                                     video)
+
+
+def identity_warnings(crops: Sequence[tuple[np.ndarray, np.ndarray]], names: Sequence[str]) -> list[str]:
+    """Warnings naming the photos whose face matches none of the others (dlib distance >= 0.6 to every other
+    photo), or saying why identity could not be checked. ``crops``: each aligned crop [S,S,3] uint8 with its
+    68 landmarks [68,2] (crop pixels)."""
+    if len(crops) < 2:
+        return []
+    try:
+        identity = FaceIdentity()
+    except FaceError as exc:
+        return [f"Could not check that the photos show one person: {exc}"]
+    descriptors = np.stack([identity.descriptor(crop, landmarks) for crop, landmarks in crops])
+    return [f"{names[i]} may show someone else: its face matches none of the other photos (dlib distance "
+            f"{distance:.2f} to the closest, {SAME_PERSON} or more is another person). It was fitted anyway; "
+            "leave it out if it is not the same person." for i, distance in unmatched(descriptors)]
+
+
+def crop_and_landmarks(face: AlignedFace) -> tuple[np.ndarray, np.ndarray]:
+    """An aligned face's crop [512,512,3] uint8 and its 68 landmarks [68,2] in crop pixels."""
+    return np.asarray(face.image.convert("RGB")), face.landmarks_crop
+
+
+def photo_name(photo: ImageSource, index: int) -> str:
+    """A photo's file name, or ``photo N`` (1-based) for images given in memory."""
+    return Path(photo).name if isinstance(photo, (str, Path)) else f"photo {index + 1}"
+
+
 class Pipeline:
     """Photo -> aligned face -> inversion (-> refinement), over one checkpoint's :class:`ModelSet`."""
 
@@ -107,6 +166,31 @@ class Pipeline:
         """``inversion`` fitted to its photo; ``progress`` is called after every step and may return ``False``
         to stop early (the result so far is returned)."""
         return refine(inversion, None if steps is None else check_steps(steps), progress=progress)
+
+    def person(self, photos: Sequence[ImageSource], mode: str | None = None, refine_steps: int = 0,
+               progress: Callable[[RefineProgress], bool | None] | None = None) -> PersonReconstruction:
+        """Several photos of one person (1..8), one head: align and invert each, check that they show one
+        person, and fit the most frontal photo's head to all of them in ``refine_steps`` steps (0: not).
+
+        A photo without a usable face is left out with a warning; if none has one, ``FaceError`` says so.
+        """
+        check_photo_count(len(photos))
+        faces, names, warnings = [], [], []
+        for i, photo in enumerate(photos):
+            try:
+                faces.append(self.align(photo))
+                names.append(photo_name(photo, i))
+            except FaceError as exc:
+                warnings.append(f"{photo_name(photo, i)} was left out: {exc}")
+        if not faces:
+            raise FaceError("None of the photos has a usable face:\n" + "\n".join(warnings))
+        warnings += identity_warnings([crop_and_landmarks(face) for face in faces], names)
+        inversions = [self.invert(face.image, face.camera, mode) for face in faces]
+        start = most_frontal(torch.cat([inversion.camera for inversion in inversions]))
+        head = joint_head(inversions, start)
+        if refine_steps:
+            head = self.refine(head, refine_steps, progress)
+        return PersonReconstruction(faces, names, head, start, warnings)
 
     def __call__(self, photo: ImageSource, mode: str | None = None, face_index: int | None = None,
                  refine_steps: int = 0,

@@ -9,7 +9,8 @@
 * :mod:`.session`: a session's current inversion and its output folder; :mod:`.workspace`: all sessions,
   their bounds and their cleanup;
 * :mod:`.turns`: model work one unit at a time, first come, first served;
-* :mod:`.allocator`: glibc's allocator tuned for a server.
+* :mod:`.allocator`: glibc's allocator tuned for a server;
+* :mod:`.people`: more photos of the same person, recorded on the session's head for Refine to fit.
 
 Nothing here imports Gradio; ``app.py`` (with ``app_edit.py``, its Edit section) is the page over it.
 """

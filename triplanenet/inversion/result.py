@@ -24,8 +24,9 @@ from ..models.generator import TriPlaneGenerator
 
 FORMAT = "triplanenet.Inversion"
 FORMAT_VERSION = "1"
-TENSOR_NAMES = ("ws", "planes_initial", "planes", "camera", "input_image")
-TENSOR_NDIMS = {"ws": 3, "planes_initial": 5, "planes": 5, "camera": 2, "input_image": 4}
+TENSOR_NAMES = ("ws", "planes_initial", "planes", "camera", "input_image", "photo_cameras", "photos")
+TENSOR_NDIMS = {"ws": 3, "planes_initial": 5, "planes": 5, "camera": 2, "input_image": 4, "photo_cameras": 3,
+                "photos": 5}
 NPZ_METADATA_KEY = "__metadata__"
 MAX_RENDERING_RESOLUTION = 1024
 
@@ -39,6 +40,10 @@ class Inversion:
       ``planes_initial`` when the tri-plane branch was skipped);
     * ``camera`` [N,25]: the camera of each input photo;
     * ``input_image`` [N,3,R,R] in [-1, 1] or None: the photo as the network saw it;
+    * ``photo_cameras`` [N,K,25] and ``photos`` [N,K,3,R,R] in [-1, 1], or None: the K photos of one
+      person a head was fitted to together (:func:`triplanenet.refinement.refine_together`), each at
+      its own camera; ``camera`` and ``input_image`` are then the photo the fit started from. Files
+      saved before these existed load with None;
     * ``method``: how it was made (``"v1"``, ``"v1+cttr"``, ``"v2"`` or ``"w+"``; ``"+refined"``
       appended after :meth:`refine`);
     * ``neural_rendering_resolution``: the side it is volume-rendered at (None: the
@@ -58,6 +63,8 @@ class Inversion:
     neural_rendering_resolution: int | None = None
     generator: TriPlaneGenerator | None = dataclass_field(default=None, repr=False, compare=False)
     edits: dict[str, float] = dataclass_field(default_factory=dict)
+    photo_cameras: torch.Tensor | None = None
+    photos: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ws)
@@ -68,6 +75,11 @@ class Inversion:
                                  f"got shape {tuple(t.shape)}")
         if self.planes.shape != self.planes_initial.shape or self.camera.shape[1] != 25:
             raise ValueError("Inversion: planes and planes_initial must have the same shape, and cameras 25 numbers")
+        if (self.photos is None) != (self.photo_cameras is None) or (
+                self.photos is not None and (self.photo_cameras.shape[-1] != 25
+                                             or self.photos.shape[:2] != self.photo_cameras.shape[:2])):
+            raise ValueError("Inversion: photos [N,K,3,R,R] and photo_cameras [N,K,25] go together, "
+                             "one camera per photo")
 
     def __len__(self) -> int:
         return len(self.ws)

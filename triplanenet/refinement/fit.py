@@ -125,16 +125,24 @@ def head_mask(opacity: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(soft, size=(size, size), mode="bilinear", align_corners=False)
 
 
+def _photos(inversion: Inversion) -> tuple[torch.Tensor, torch.Tensor]:
+    """The photos to fit [M,3,R,R] and their cameras [M,25], head-major: every head's ``photos`` when it
+    records several (M = N*K), else each head's ``input_image`` (M = N)."""
+    if inversion.photos is not None:
+        return inversion.photos.flatten(0, 1), inversion.photo_cameras.flatten(0, 1)
+    return inversion.input_image, inversion.camera
+
+
 def _photo_and_mirror(inversion: Inversion) -> tuple[torch.Tensor, torch.Tensor]:
-    """The photos and their mirror images [2N,3,R,R], and their cameras [2N,25] (photo, mirror; head-major)."""
-    photo, c = inversion.input_image, inversion.camera
+    """The photos and their mirror images [2M,3,R,R], and their cameras [2M,25] (photo, mirror; head-major)."""
+    photo, c = _photos(inversion)
     mirrored = cameras.mirror(c.cpu()).to(c.device)
     return torch.stack([photo, photo.flip(-1)], 1).flatten(0, 1), torch.stack([c, mirrored], 1).flatten(0, 1)
 
 
 def _targets(inversion: Inversion, r: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """What each view should show [2N,3,R,R] (the photo on the head, the encoder's render elsewhere)
-    and the cameras [2N,25]."""
+    """What each view should show [2M,3,R,R] (the photo on the head, the encoder's render elsewhere)
+    and the cameras [2M,25]; each head renders its own 2M/N views as one scene."""
     wanted, c = _photo_and_mirror(inversion)
     with torch.no_grad():
         out = inversion._generator().synthesis_scenes(inversion.ws, inversion.planes, c, r, deterministic=True)
@@ -144,6 +152,9 @@ def _targets(inversion: Inversion, r: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 class _Fit:
     """The optimisation problem of one refinement: variables, targets, optimizer and one step.
+
+    A head that records several photos of one person (``photos``) is fitted to all of them at once:
+    its one ``ws`` and ``planes`` render every photo's view and mirror view as one scene.
 
     The variables are copies of the inversion's ``ws`` and its three planes (the xy
     plane, which faces the camera, learns faster than the other two). Gradients are
@@ -155,8 +166,8 @@ class _Fit:
         self.G = inversion._generator()
         self.r = settings.resolution or fit_resolution(inversion)
         self.targets, self.cameras = _targets(inversion, self.r)
-        n = len(inversion)
-        self.weights = torch.tensor([1.0, settings.mirror_weight] * n, device=self.targets.device).view(-1, 1, 1, 1)
+        photos = len(self.cameras) // 2
+        self.weights = torch.tensor([1.0, settings.mirror_weight] * photos, device=self.targets.device).view(-1, 1, 1, 1)
         self.front, *self.sides = (p.detach().clone().requires_grad_(True) for p in inversion.planes.unbind(1))
         self.ws = inversion.ws.detach().clone().requires_grad_(True)
         planes_lr = settings.planes_lr * float(inversion.planes.detach().std())
