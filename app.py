@@ -325,8 +325,8 @@ class Handlers:
         with self.workspace.serving(session) as session:
             inversion, input_view = session.require()
             progress(0.1, desc=f"aligning and inverting {len(photos)} more photos")
-            with self.turns.turn():
-                more = gpu_add_photos(self.pipeline, inversion, photos, mode)
+            with self.turns.turn():  # other requests go between two photos
+                more = gpu_add_photos(self.pipeline, inversion, photos, mode, self.turns.pass_turn)
             session.start(more.inversion, input_view)
         return more.gallery, more.summary, session
 

@@ -207,6 +207,33 @@ def test_refine_fits_the_photo_and_the_rest_follows(server, astronaut, tmp_path)
     app.close()
 
 
+SAME_PERSON = ("e3dge_372.jpg", "e3dge_443.jpg")
+"""Two photos of one actress in ``../shared/faces`` (dlib distance 0.28)."""
+
+
+@pytest.mark.server
+def test_more_photos_of_the_same_person_are_fitted_by_refine(server, faces_dir, tmp_path):
+    app = client(server, tmp_path / "downloads")
+    first, second = (faces_dir / name for name in SAME_PERSON)
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(wall)
+    with pytest.raises(AppError, match="There is no 3D head yet"):
+        app.predict([handle_file(second)], "v2", api_name="/add_photos")
+    _, _, crop, camera = app.predict(handle_file(first), 0, api_name="/align")
+    app.predict(handle_file(crop), camera, "v2", api_name="/invert")
+    with pytest.raises(AppError, match="Up to 7 more photos"):
+        app.predict([handle_file(wall)] * 8, "v2", api_name="/add_photos")
+    gallery, summary = app.predict([handle_file(second), handle_file(wall)], "v2", api_name="/add_photos")
+    assert [item["caption"].split(":")[0] for item in gallery] == [second.name], gallery
+    assert "2 photos of one person" in summary and "wall.png was left out" in summary, summary
+    assert "someone else" not in summary, summary
+    app.predict(2, api_name="/refine")
+    saved = triplanenet.Inversion.load(app.predict(api_name="/inversion"),
+                                       triplanenet.load_inverter("bundled").decoder)
+    assert saved.method == "v2+refined" and saved.photo_cameras.shape == (1, 2, 25)
+    app.close()
+
+
 CPU_WINDOW = 3.0
 
 

@@ -167,6 +167,22 @@ class Pipeline:
         to stop early (the result so far is returned)."""
         return refine(inversion, None if steps is None else check_steps(steps), progress=progress)
 
+    def align_each(self, photos: Sequence[ImageSource], pause: Callable[[], None] = lambda: None
+                   ) -> tuple[list[AlignedFace], list[str], list[str]]:
+        """Align the largest face of every photo: the faces, their photos' names, and a note for each photo
+        left out (no usable face). ``FaceError`` if none has one; ``pause`` runs after each photo."""
+        faces, names, notes = [], [], []
+        for i, photo in enumerate(photos):
+            try:
+                faces.append(self.align(photo))
+                names.append(photo_name(photo, i))
+            except FaceError as exc:
+                notes.append(f"{photo_name(photo, i)} was left out: {exc}")
+            pause()
+        if not faces:
+            raise FaceError("None of the photos has a usable face:\n" + "\n".join(notes))
+        return faces, names, notes
+
     def person(self, photos: Sequence[ImageSource], mode: str | None = None, refine_steps: int = 0,
                progress: Callable[[RefineProgress], bool | None] | None = None) -> PersonReconstruction:
         """Several photos of one person (1..8), one head: align and invert each, check that they show one
@@ -175,15 +191,7 @@ class Pipeline:
         A photo without a usable face is left out with a warning; if none has one, ``FaceError`` says so.
         """
         check_photo_count(len(photos))
-        faces, names, warnings = [], [], []
-        for i, photo in enumerate(photos):
-            try:
-                faces.append(self.align(photo))
-                names.append(photo_name(photo, i))
-            except FaceError as exc:
-                warnings.append(f"{photo_name(photo, i)} was left out: {exc}")
-        if not faces:
-            raise FaceError("None of the photos has a usable face:\n" + "\n".join(warnings))
+        faces, names, warnings = self.align_each(photos)
         warnings += identity_warnings([crop_and_landmarks(face) for face in faces], names)
         inversions = [self.invert(face.image, face.camera, mode) for face in faces]
         start = most_frontal(torch.cat([inversion.camera for inversion in inversions]))

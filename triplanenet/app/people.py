@@ -8,7 +8,7 @@ others are named in a warning (:func:`~triplanenet.pipeline.identity_warnings`).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,7 +17,7 @@ from PIL import Image
 from ..identity import FaceIdentity
 from ..inversion.result import Inversion
 from ..outputs.views import to_uint8
-from ..pipeline import Pipeline, crop_and_landmarks, identity_warnings, photo_name
+from ..pipeline import Pipeline, crop_and_landmarks, identity_warnings
 from ..preprocess import FaceError
 from ..preprocess.images import ImageSource
 from ..refinement import MAX_PHOTOS, joint_head
@@ -37,34 +37,29 @@ class MorePhotos:
     summary: str
 
 
-def add_photos(pipeline: Pipeline, head: Inversion, photos: Sequence[ImageSource], mode: str) -> MorePhotos:
+def add_photos(pipeline: Pipeline, head: Inversion, photos: Sequence[ImageSource], mode: str,
+               pause: Callable[[], None] = lambda: None) -> MorePhotos:
     """Align and invert ``photos`` (1..:data:`MORE_PHOTOS`, in ``mode``) and record them on ``head`` (the session's
-    one-face head; photos added before are replaced). Raises ``ValueError`` / ``FaceError`` with a message."""
+    one-face head; photos added before are replaced). ``pause`` runs after each photo's alignment and inversion
+    (the app lets other requests use the model there). Raises ``ValueError`` / ``FaceError`` with a message."""
     if not photos:
         raise ValueError("Choose one or more other photos of the same person first.")
     if len(photos) > MORE_PHOTOS:
         raise ValueError(f"Up to {MORE_PHOTOS} more photos of the same person ({MAX_PHOTOS} with the first), "
                          f"got {len(photos)}.")
-    faces, names, notes = [], [], []
-    for i, photo in enumerate(photos):
-        name = photo_name(photo, i)
-        try:
-            faces.append(pipeline.align(photo))
-            names.append(name)
-        except FaceError as exc:
-            notes.append(f"{name} was left out: {exc}")
-    if not faces:
-        raise FaceError("None of the photos has a usable face. " + " ".join(notes))
+    faces, names, notes = pipeline.align_each(photos, pause)
     first_face = first_crop(head)
     notes += identity_warnings([*first_face, *(crop_and_landmarks(face) for face in faces)],
                                [FIRST] * len(first_face) + names)
-    first = replace(head, photos=None, photo_cameras=None)
-    inversion = joint_head([first, *(pipeline.invert(face.image, face.camera, mode) for face in faces)], start=0)
+    inversions = [replace(head, photos=None, photo_cameras=None)]
+    for face in faces:
+        inversions.append(pipeline.invert(face.image, face.camera, mode))
+        pause()
     gallery = [(face.image, f"{name}: camera yaw {face.yaw_deg:+.0f}°, pitch {face.pitch_deg:+.0f}°")
                for face, name in zip(faces, names)]
     summary = (f"**{len(faces) + 1} photos of one person.** Press **Refine** to fit the head to all of them, "
                "each at its own camera." + "".join(f"\n\n⚠ {note}" for note in notes))
-    return MorePhotos(inversion, gallery, summary)
+    return MorePhotos(joint_head(inversions, start=0), gallery, summary)
 
 
 def first_crop(head: Inversion) -> list[tuple[np.ndarray, np.ndarray]]:
