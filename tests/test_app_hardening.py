@@ -592,6 +592,24 @@ def test_a_refused_inline_image_leaves_memory_as_it_was(server):
     assert growth < INLINE_RSS_LIMIT_MIB, f"RSS grew by {growth:.0f} MiB: a refused inline image was kept"
 
 
+CONFIG_RSS_LIMIT_MIB = 100
+"""Page configs fetched at once may grow the server by less than this (a copy of the models is about 200 MiB)."""
+
+
+@pytest.mark.server
+def test_page_configs_fetched_at_once_do_not_copy_the_models(server):
+    """Every page load and gradio_client connection fetches /config, which Gradio deep-copies."""
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    rss_before = server.rss_kib()
+    with ThreadPoolExecutor(8) as pool:
+        sizes = list(pool.map(lambda _: len(urllib.request.urlopen(f"{server.url}config", timeout=60).read()),
+                              range(8)))
+    growth = (server.rss_kib() - rss_before) / 1024
+    assert min(sizes) > 0 and growth < CONFIG_RSS_LIMIT_MIB, f"8 configs grew the server by {growth:.0f} MiB"
+
+
 @pytest.mark.server
 def test_the_owner_file_is_not_served(server):
     import urllib.error
